@@ -1,0 +1,16 @@
+//! Pure, deterministic domain state machines of shardhub.
+//!
+//! Nothing here touches a socket, a thread, a clock or a random source: time is passed in
+//! as milliseconds since the Unix epoch, so every state machine can be replayed and
+//! property-tested. The runtime that feeds these machines lives in the `shardhub` crate.
+//!
+//! - [`slot`]: Redis Cluster key slots (CRC16/XMODEM mod 16384) and the slot -> shard table.
+//! - [`keyspace`]: the string key space a shard owns, with lazy and active expiry.
+
+pub mod error;
+pub mod keyspace;
+pub mod slot;
+
+pub use error::KeyspaceError;
+pub use keyspace::{KeyOp, KeyReply, Keyspace, KeyspaceLimits};
+pub use slot::{key_hash_slot, ShardId, Slot, SlotTable, SLOT_COUNT};

@@ -1,0 +1,8 @@
+//! HTTP/1.1 for the admin and API port: request heads parsed by `httparse`, bodies framed by
+//! Content-Length, responses written whole.
+
+pub mod request;
+pub mod response;
+
+pub use request::{HttpError, HttpLimits, HttpRequest, RequestHead};
+pub use response::{write_json_error, write_response, Status};

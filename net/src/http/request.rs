@@ -1,0 +1,162 @@
+//! Parsing one HTTP/1.1 request off the front of a buffer.
+
+use bytes::{Bytes, BytesMut};
+
+/// Bounds on one request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    pub head_bytes_max: usize,
+    pub headers_max: usize,
+    pub body_bytes_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            head_bytes_max: 16 * 1024,
+            headers_max: 64,
+            body_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    pub query: Option<String>,
+    /// Whether the connection stays open after the response (HTTP/1.1 default).
+    pub keep_alive: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub head: RequestHead,
+    pub body: Bytes,
+}
+
+/// A request that cannot be served; each maps to a status code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("request head larger than {0} bytes")]
+    HeadTooLarge(usize),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("chunked request bodies are not supported; send Content-Length")]
+    ChunkedUnsupported,
+}
+
+impl HttpError {
+    pub fn status(&self) -> super::Status {
+        match self {
+            HttpError::Malformed(_) => super::Status::BadRequest,
+            HttpError::HeadTooLarge(_) => super::Status::HeaderFieldsTooLarge,
+            HttpError::BodyTooLarge(_) => super::Status::PayloadTooLarge,
+            HttpError::ChunkedUnsupported => super::Status::LengthRequired,
+        }
+    }
+}
+
+/// Takes one whole request off `buf`, or `Ok(None)` if more bytes are needed.
+pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpRequest>, HttpError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.headers_max];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.head_bytes_max {
+                return Err(HttpError::HeadTooLarge(limits.head_bytes_max));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::HeadTooLarge(limits.head_bytes_max))
+        }
+        Err(e) => return Err(HttpError::Malformed(e.to_string())),
+    };
+    if head_len > limits.head_bytes_max {
+        return Err(HttpError::HeadTooLarge(limits.head_bytes_max));
+    }
+    let mut content_length = 0usize;
+    let mut keep_alive = req.version == Some(1);
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            content_length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| HttpError::Malformed("invalid Content-Length".into()))?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(HttpError::ChunkedUnsupported);
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if v.contains("close") {
+                keep_alive = false;
+            } else if v.contains("keep-alive") {
+                keep_alive = true;
+            }
+        }
+    }
+    if content_length > limits.body_bytes_max {
+        return Err(HttpError::BodyTooLarge(limits.body_bytes_max));
+    }
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    let head = RequestHead {
+        method: req.method.unwrap_or("GET").to_string(),
+        path,
+        query,
+        keep_alive,
+    };
+    if buf.len() < head_len + content_length {
+        return Ok(None);
+    }
+    let _ = buf.split_to(head_len);
+    let body = buf.split_to(content_length).freeze();
+    Ok(Some(HttpRequest { head, body }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pipelined_requests_with_bodies() {
+        let mut buf = BytesMut::from(&b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"[..]);
+        let l = HttpLimits::default();
+        let a = parse(&mut buf, &l).unwrap().unwrap();
+        assert_eq!(
+            (
+                a.head.path.as_str(),
+                a.head.query.as_deref(),
+                a.head.keep_alive
+            ),
+            ("/metrics", Some("x=1"), true)
+        );
+        let b = parse(&mut buf, &l).unwrap().unwrap();
+        assert_eq!(
+            (b.head.method.as_str(), &b.body[..], b.head.keep_alive),
+            ("POST", &b"abc"[..], false)
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn refuses_oversized_and_garbage() {
+        let l = HttpLimits {
+            body_bytes_max: 2,
+            ..HttpLimits::default()
+        };
+        let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..]);
+        assert_eq!(parse(&mut buf, &l), Err(HttpError::BodyTooLarge(2)));
+        let mut buf = BytesMut::from(&b"\x00\x01 garbage\r\n\r\n"[..]);
+        assert!(matches!(parse(&mut buf, &l), Err(HttpError::Malformed(_))));
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n"[..]);
+        assert_eq!(parse(&mut buf, &l), Ok(None));
+    }
+}

@@ -1,0 +1,125 @@
+//! Writing HTTP/1.1 responses.
+
+use bytes::{BufMut, BytesMut};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    NoContent,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    LengthRequired,
+    PayloadTooLarge,
+    HeaderFieldsTooLarge,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl Status {
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::NoContent => 204,
+            Status::BadRequest => 400,
+            Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::LengthRequired => 411,
+            Status::PayloadTooLarge => 413,
+            Status::HeaderFieldsTooLarge => 431,
+            Status::InternalError => 500,
+            Status::ServiceUnavailable => 503,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::NoContent => "No Content",
+            Status::BadRequest => "Bad Request",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::LengthRequired => "Length Required",
+            Status::PayloadTooLarge => "Payload Too Large",
+            Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Status::InternalError => "Internal Server Error",
+            Status::ServiceUnavailable => "Service Unavailable",
+        }
+    }
+
+    /// The machine-readable code used in JSON error bodies.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Status::BadRequest => "bad_request",
+            Status::NotFound => "not_found",
+            Status::MethodNotAllowed => "method_not_allowed",
+            Status::LengthRequired => "length_required",
+            Status::PayloadTooLarge => "payload_too_large",
+            Status::HeaderFieldsTooLarge => "headers_too_large",
+            Status::ServiceUnavailable => "unavailable",
+            _ => "internal",
+        }
+    }
+}
+
+/// Appends a whole response with a Content-Length body.
+pub fn write_response(
+    out: &mut BytesMut,
+    status: Status,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+) {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: {}\r\n\r\n",
+        status.code(),
+        status.reason(),
+        content_type,
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    );
+    out.reserve(head.len() + body.len());
+    out.put_slice(head.as_bytes());
+    out.put_slice(body);
+}
+
+/// Appends an error response with the house JSON body `{"error": {"code", "message"}}`.
+pub fn write_json_error(out: &mut BytesMut, status: Status, message: &str, keep_alive: bool) {
+    let body = format!(
+        "{{\"error\":{{\"code\":\"{}\",\"message\":{}}}}}",
+        status.error_code(),
+        json_string(message)
+    );
+    write_response(out, status, "application/json", body.as_bytes(), keep_alive);
+}
+
+/// A JSON string literal; enough escaping for error messages without pulling serde into net/.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_is_json() {
+        let mut out = BytesMut::new();
+        write_json_error(&mut out, Status::NotFound, "no \"x\"\n", true);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(text
+            .ends_with("{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"x\\\"\\u000a\"}}"));
+    }
+}

@@ -1,0 +1,469 @@
+//! Configuration: TOML with embedded defaults, command-line overrides, validation that names
+//! the key, the value and what was expected, and the split between keys that reload live and
+//! keys that need a restart.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
+/// reported as needing one.
+pub const HOT_KEYS: &[&str] = &[
+    "server.log_level",
+    "limits.max_connections_per_shard",
+    "limits.max_request_bytes",
+    "limits.max_bulk_bytes",
+    "limits.max_args",
+    "limits.max_inline_bytes",
+    "keyspace.max_keys_per_shard",
+    "keyspace.active_expire_interval_ms",
+    "keyspace.active_expire_keys_per_cycle",
+    "lifecycle.drain_timeout_ms",
+    "lifecycle.drain_quiet_ms",
+    "lifecycle.config_poll_ms",
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub listen: ListenConfig,
+    pub limits: LimitsConfig,
+    pub keyspace: KeyspaceConfig,
+    pub mesh: MeshConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Executor threads; 0 means one per available CPU.
+    pub shards: usize,
+    pub data_dir: PathBuf,
+    /// Pin shard i to CPU i (mod the CPU count).
+    pub pin_cpus: bool,
+    /// "human" or "json".
+    pub log_format: String,
+    /// A tracing filter such as "info" or "shardhub=debug".
+    pub log_level: String,
+    /// io_uring submission queue entries per shard.
+    pub uring_entries: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            data_dir: PathBuf::from("./data"),
+            pin_cpus: true,
+            log_format: "human".into(),
+            log_level: "info".into(),
+            uring_entries: 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    pub resp: String,
+    pub mqtt: String,
+    pub http: String,
+    /// Accept backlog of each listener (capped by net.core.somaxconn).
+    pub backlog: u32,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            resp: "127.0.0.1:6380".into(),
+            mqtt: "127.0.0.1:1883".into(),
+            http: "127.0.0.1:8080".into(),
+            backlog: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open client connections one shard serves (all protocols); more get an error and close.
+    pub max_connections_per_shard: usize,
+    /// Bytes one unfinished RESP request may buffer.
+    pub max_request_bytes: usize,
+    /// Longest RESP argument (Redis's proto-max-bulk-len).
+    pub max_bulk_bytes: usize,
+    /// Most arguments in one RESP request.
+    pub max_args: usize,
+    /// Longest inline (telnet-style) RESP command.
+    pub max_inline_bytes: usize,
+    /// Requests awaiting a reply from other shards, per shard; beyond it, -BUSY.
+    pub max_pending_mesh_requests: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections_per_shard: 8192,
+            max_request_bytes: 64 * 1024 * 1024,
+            max_bulk_bytes: 16 * 1024 * 1024,
+            max_args: 1024 * 1024,
+            max_inline_bytes: 64 * 1024,
+            max_pending_mesh_requests: 65536,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyspaceConfig {
+    pub max_keys_per_shard: usize,
+    pub active_expire_interval_ms: u64,
+    pub active_expire_keys_per_cycle: usize,
+}
+
+impl Default for KeyspaceConfig {
+    fn default() -> Self {
+        Self {
+            max_keys_per_shard: 10_000_000,
+            active_expire_interval_ms: 100,
+            active_expire_keys_per_cycle: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeshConfig {
+    /// Slots in each one-way ring between two shards.
+    pub ring_capacity: usize,
+    /// How long an idle shard polls its rings before parking (a park costs a futex wake).
+    pub spin_us: u64,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            ring_capacity: 4096,
+            spin_us: 50,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Longest a graceful shutdown waits for connections to finish.
+    pub drain_timeout_ms: u64,
+    /// A draining server exits once no request arrived for this long.
+    pub drain_quiet_ms: u64,
+    /// How often the config file is checked for changes; 0 disables the check (SIGHUP only).
+    pub config_poll_ms: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout_ms: 10_000,
+            drain_quiet_ms: 200,
+            config_poll_ms: 1000,
+        }
+    }
+}
+
+/// Values given on the command line; they win over the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub shards: Option<usize>,
+    pub resp: Option<String>,
+    pub mqtt: Option<String>,
+    pub http: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+/// Bounds the validation enforces; beyond them a value is a mistake, not a tuning choice.
+const SHARDS_MAX: usize = 1024;
+const RING_CAPACITY_MIN: usize = 16;
+
+impl Config {
+    /// Reads and validates a file, then applies the overrides.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+                Config::parse(&text)?
+            }
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                key: if key == "." { "(file)".into() } else { key },
+                message: inner.message().to_string(),
+            }
+        })
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = o.shards {
+            self.server.shards = v;
+        }
+        if let Some(v) = &o.resp {
+            self.listen.resp = v.clone();
+        }
+        if let Some(v) = &o.mqtt {
+            self.listen.mqtt = v.clone();
+        }
+        if let Some(v) = &o.http {
+            self.listen.http = v.clone();
+        }
+        if let Some(v) = &o.data_dir {
+            self.server.data_dir = v.clone();
+        }
+        if let Some(v) = &o.log_format {
+            self.server.log_format = v.clone();
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, expected: &str| {
+            Err(ConfigError::Value {
+                key: key.into(),
+                value,
+                expected: expected.into(),
+            })
+        };
+        if self.server.shards > SHARDS_MAX {
+            return bad(
+                "server.shards",
+                self.server.shards.to_string(),
+                "0 (one per CPU) to 1024",
+            );
+        }
+        if !matches!(self.server.log_format.as_str(), "human" | "json") {
+            return bad(
+                "server.log_format",
+                format!("{:?}", self.server.log_format),
+                "\"human\" or \"json\"",
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.server.log_level).is_err() {
+            return bad(
+                "server.log_level",
+                format!("{:?}", self.server.log_level),
+                "a tracing filter such as \"info\"",
+            );
+        }
+        if !(8..=32768).contains(&self.server.uring_entries) {
+            return bad(
+                "server.uring_entries",
+                self.server.uring_entries.to_string(),
+                "8 to 32768",
+            );
+        }
+        for (key, value) in [
+            ("listen.resp", &self.listen.resp),
+            ("listen.mqtt", &self.listen.mqtt),
+            ("listen.http", &self.listen.http),
+        ] {
+            if value.parse::<SocketAddr>().is_err() {
+                return bad(
+                    key,
+                    format!("{value:?}"),
+                    "an IP address and port such as 127.0.0.1:6380",
+                );
+            }
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            (
+                "limits.max_connections_per_shard",
+                l.max_connections_per_shard,
+            ),
+            ("limits.max_request_bytes", l.max_request_bytes),
+            ("limits.max_bulk_bytes", l.max_bulk_bytes),
+            ("limits.max_args", l.max_args),
+            ("limits.max_inline_bytes", l.max_inline_bytes),
+            (
+                "limits.max_pending_mesh_requests",
+                l.max_pending_mesh_requests,
+            ),
+            (
+                "keyspace.max_keys_per_shard",
+                self.keyspace.max_keys_per_shard,
+            ),
+            (
+                "keyspace.active_expire_keys_per_cycle",
+                self.keyspace.active_expire_keys_per_cycle,
+            ),
+        ] {
+            if value == 0 {
+                return bad(key, "0".into(), "a positive number");
+            }
+        }
+        if l.max_bulk_bytes > l.max_request_bytes {
+            return bad(
+                "limits.max_bulk_bytes",
+                l.max_bulk_bytes.to_string(),
+                "at most limits.max_request_bytes",
+            );
+        }
+        if self.keyspace.active_expire_interval_ms == 0 {
+            return bad(
+                "keyspace.active_expire_interval_ms",
+                "0".into(),
+                "a positive number of milliseconds",
+            );
+        }
+        if self.mesh.ring_capacity < RING_CAPACITY_MIN {
+            return bad(
+                "mesh.ring_capacity",
+                self.mesh.ring_capacity.to_string(),
+                "at least 16",
+            );
+        }
+        if self.lifecycle.drain_quiet_ms == 0 || self.lifecycle.drain_timeout_ms == 0 {
+            return bad(
+                "lifecycle.drain_timeout_ms",
+                "0".into(),
+                "positive drain_timeout_ms and drain_quiet_ms",
+            );
+        }
+        Ok(())
+    }
+
+    /// Shards to run: the configured number, or one per available CPU.
+    pub fn shard_count(&self) -> usize {
+        match self.server.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// The effective settings as TOML, for `check-config` and the start-up log.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a config always serializes")
+    }
+
+    /// Every leaf key with its value, e.g. `"limits.max_args" -> "1048576"`.
+    pub fn flatten(&self) -> BTreeMap<String, String> {
+        let value = toml::Value::try_from(self).expect("a config always serializes");
+        let mut out = BTreeMap::new();
+        if let toml::Value::Table(sections) = value {
+            for (section, table) in sections {
+                if let toml::Value::Table(keys) = table {
+                    for (key, v) in keys {
+                        out.insert(format!("{section}.{key}"), v.to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a reload changes.
+#[derive(Debug, Default, PartialEq)]
+pub struct ConfigDiff {
+    /// Keys applied live: `(key, old, new)`.
+    pub applied: Vec<(String, String, String)>,
+    /// Keys that changed in the file but wait for a restart.
+    pub needs_restart: Vec<(String, String, String)>,
+}
+
+impl ConfigDiff {
+    /// Compares the running config with a newly loaded one and builds the config to run
+    /// with: `new` for hot keys, `running` for the rest.
+    pub fn between(running: &Config, new: &Config) -> (ConfigDiff, Config) {
+        let (old_keys, new_keys) = (running.flatten(), new.flatten());
+        let mut diff = ConfigDiff::default();
+        for (key, new_value) in &new_keys {
+            let old_value = &old_keys[key];
+            if old_value != new_value {
+                let entry = (key.clone(), old_value.clone(), new_value.clone());
+                if HOT_KEYS.contains(&key.as_str()) {
+                    diff.applied.push(entry);
+                } else {
+                    diff.needs_restart.push(entry);
+                }
+            }
+        }
+        let mut next = running.clone();
+        next.server.log_level = new.server.log_level.clone();
+        next.limits.max_connections_per_shard = new.limits.max_connections_per_shard;
+        next.limits.max_request_bytes = new.limits.max_request_bytes;
+        next.limits.max_bulk_bytes = new.limits.max_bulk_bytes;
+        next.limits.max_args = new.limits.max_args;
+        next.limits.max_inline_bytes = new.limits.max_inline_bytes;
+        next.keyspace = new.keyspace.clone();
+        next.lifecycle = new.lifecycle.clone();
+        (diff, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid_and_match_the_example_file() {
+        Config::default().validate().unwrap();
+        let example = include_str!("../../shardhub.example.toml");
+        assert_eq!(Config::parse(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_key_value_and_expectation() {
+        let e = Config::parse("[server]\nshards = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.shards") && e.contains("many"), "{e}");
+        let e = Config::parse("[server]\nshardz = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shardz"), "{e}");
+        let mut c = Config::default();
+        c.listen.resp = "nowhere".into();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("listen.resp") && e.contains("nowhere") && e.contains("expected"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_hot_key_exists_and_the_diff_splits_hot_from_restart() {
+        let keys = Config::default().flatten();
+        for k in HOT_KEYS {
+            assert!(keys.contains_key(*k), "{k}");
+        }
+        let running = Config::default();
+        let mut new = running.clone();
+        new.limits.max_args = 10;
+        new.server.shards = 7;
+        let (diff, next) = ConfigDiff::between(&running, &new);
+        assert_eq!(
+            diff.applied,
+            vec![("limits.max_args".into(), "1048576".into(), "10".into())]
+        );
+        assert_eq!(diff.needs_restart[0].0, "server.shards");
+        assert_eq!(next.limits.max_args, 10);
+        assert_eq!(next.server.shards, running.server.shards);
+    }
+}

@@ -1,0 +1,51 @@
+//! Errors of the daemon, one enum per concern.
+
+use std::path::PathBuf;
+
+/// A configuration that cannot be used. Display names the key, the value and what was
+/// expected, because that is what an operator needs to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("config key `{key}`: value {value} is invalid; expected {expected}")]
+    Value {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Why the daemon could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen for {protocol} on {addr}: {source}")]
+    Bind {
+        protocol: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start shard {shard}: {source}")]
+    ShardStart {
+        shard: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the sidecar runtime: {0}")]
+    Sidecar(#[source] std::io::Error),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,150 @@
+//! The HTTP connection driver: admin endpoints `/metrics`, `/healthz`, `/readyz`.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use shardhub_net::http::{self, HttpLimits, HttpRequest, Status};
+
+use crate::metrics::{render, MetricsSnapshot};
+use crate::shard::{Routed, Shard};
+use crate::shard_op::{ShardOp, ShardReply};
+
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    if !shard.admits_connection() {
+        let mut out = BytesMut::new();
+        http::write_json_error(
+            &mut out,
+            Status::ServiceUnavailable,
+            "too many connections",
+            false,
+        );
+        let _ = stream.write_all(out).await;
+        return;
+    }
+    shard.connection_opened();
+    run(&shard, &mut stream).await;
+    shard.connection_closed();
+}
+
+async fn run(shard: &Rc<Shard>, stream: &mut TcpStream) {
+    let limits = HttpLimits::default();
+    let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut wbuf = BytesMut::new();
+    loop {
+        rbuf.reserve(READ_BUFFER_BYTES);
+        let (result, buf) = stream.read(rbuf).await;
+        rbuf = buf;
+        match result {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut keep_alive = true;
+        loop {
+            match http::request::parse(&mut rbuf, &limits) {
+                Ok(Some(request)) => {
+                    shard.metrics.borrow_mut().http_requests += 1;
+                    keep_alive = request.head.keep_alive && !shard.shared.lifecycle.is_draining();
+                    respond(shard, &request, keep_alive, &mut wbuf).await;
+                    if !keep_alive {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    http::write_json_error(&mut wbuf, e.status(), &e.to_string(), false);
+                    keep_alive = false;
+                    break;
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            let (result, buf) = stream.write_all(wbuf).await;
+            wbuf = buf;
+            wbuf.clear();
+            if result.is_err() {
+                return;
+            }
+        }
+        if !keep_alive {
+            return;
+        }
+    }
+}
+
+async fn respond(shard: &Rc<Shard>, request: &HttpRequest, keep_alive: bool, out: &mut BytesMut) {
+    let head = &request.head;
+    let known = matches!(head.path.as_str(), "/metrics" | "/healthz" | "/readyz");
+    if known && head.method != "GET" && head.method != "HEAD" {
+        http::write_json_error(out, Status::MethodNotAllowed, "use GET", keep_alive);
+        return;
+    }
+    match head.path.as_str() {
+        "/healthz" => http::write_response(
+            out,
+            Status::Ok,
+            "application/json",
+            b"{\"status\":\"alive\"}",
+            keep_alive,
+        ),
+        "/readyz" => {
+            let lifecycle = &shard.shared.lifecycle;
+            if lifecycle.is_ready() {
+                http::write_response(
+                    out,
+                    Status::Ok,
+                    "application/json",
+                    b"{\"status\":\"ready\"}",
+                    keep_alive,
+                );
+            } else {
+                let phase = if lifecycle.is_draining() {
+                    "draining"
+                } else {
+                    "starting"
+                };
+                http::write_json_error(out, Status::ServiceUnavailable, phase, keep_alive);
+            }
+        }
+        "/metrics" => {
+            let body = metrics_text(shard).await;
+            http::write_response(
+                out,
+                Status::Ok,
+                "text/plain; version=0.0.4",
+                body.as_bytes(),
+                keep_alive,
+            );
+        }
+        _ => http::write_json_error(
+            out,
+            Status::NotFound,
+            &format!("no route for {}", head.path),
+            keep_alive,
+        ),
+    }
+}
+
+async fn metrics_text(shard: &Rc<Shard>) -> String {
+    let mut routed = Vec::with_capacity(shard.shared.shard_count);
+    for owner in 0..shard.shared.shard_count as u16 {
+        // A full ring only means this scrape misses that shard's numbers this time.
+        if let Ok(r) = shard.call(owner, ShardOp::Metrics) {
+            routed.push(r);
+        }
+    }
+    let mut snapshots: Vec<MetricsSnapshot> = Vec::with_capacity(routed.len());
+    for r in routed {
+        let reply = match r {
+            Routed::Local(reply) => reply,
+            Routed::Remote(f) => f.await,
+        };
+        if let ShardReply::Metrics(snapshot) = reply {
+            snapshots.push(*snapshot);
+        }
+    }
+    render(&snapshots, shard.shared.lifecycle.is_ready())
+}

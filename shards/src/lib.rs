@@ -1,0 +1,26 @@
+//! The shardhub daemon: thread-per-core shards on monoio, the cross-shard mesh, listeners and
+//! connection drivers that feed bytes to `shardhub-net` and commands to `shardhub-core`, the
+//! tokio sidecar, configuration, metrics and the process lifecycle.
+//!
+//! Reading order for a newcomer: [`server`] (start-up and shutdown), [`shard`] (one executor
+//! thread and what it owns), [`mesh`] (how shards talk), [`resp_conn`] and [`cmd`] (a RESP
+//! request from bytes to reply).
+
+pub mod clients;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod http_conn;
+pub mod lifecycle;
+pub mod listener;
+pub mod logging;
+pub mod mesh;
+pub mod metrics;
+pub mod resp_conn;
+pub mod rlimits;
+pub mod runtime;
+pub mod server;
+pub mod shard;
+pub mod shard_op;
+pub mod shared;
+pub mod sidecar;

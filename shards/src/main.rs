@@ -1,0 +1,111 @@
+//! `shardhub`: the daemon's command line. See `shardhub --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use shardhub::config::{Config, Overrides};
+use shardhub::{logging, server};
+
+/// A shard-per-core server for flash sales (RESP), IoT devices (MQTT) and light wallets (HTTP).
+#[derive(Parser)]
+#[command(name = "shardhub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. With no --config it runs on embedded defaults; flags override the file.
+    Serve {
+        /// TOML configuration file (see shardhub.example.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Executor threads (0 = one per available CPU).
+        #[arg(long, value_name = "N")]
+        shards: Option<usize>,
+        /// RESP (Redis protocol) listen address.
+        #[arg(long, value_name = "ADDR")]
+        resp: Option<String>,
+        /// MQTT listen address (reserved; the broker is not served yet).
+        #[arg(long, value_name = "ADDR")]
+        mqtt: Option<String>,
+        /// HTTP listen address (/metrics, /healthz, /readyz).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Log format: human or json.
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<String>,
+    },
+    /// Validate a configuration file and print the effective settings.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::CheckConfig { file } => match Config::load(Some(&file), &Overrides::default()) {
+            Ok(config) => {
+                println!(
+                    "# {} is valid; effective settings ({} shards):",
+                    file.display(),
+                    config.shard_count()
+                );
+                print!("{}", config.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("shardhub: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve {
+            config,
+            shards,
+            resp,
+            mqtt,
+            http,
+            data_dir,
+            log_format,
+        } => {
+            let overrides = Overrides {
+                shards,
+                resp,
+                mqtt,
+                http,
+                data_dir,
+                log_format,
+            };
+            let loaded = match Config::load(config.as_deref(), &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("shardhub: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let log = logging::init(&loaded.server.log_format, &loaded.server.log_level);
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), config = ?config, "starting");
+            let args = server::ServeArgs {
+                config: loaded,
+                config_path: config,
+                overrides,
+                log,
+            };
+            match server::serve(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start");
+                    eprintln!("shardhub: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The RESP connection driver: reads bytes, frames requests with `net::resp`, runs them
+//! through `cmd::dispatch`, and writes every reply of a read batch in one write.
+//!
+//! Pipelined commands that wait on other shards do not hold up the sending of later
+//! commands: all of a batch is dispatched first (remote ones travel the mesh in parallel),
+//! then the replies are written in request order.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use shardhub_net::resp::{Protocol, Reply, RequestParser};
+
+use crate::clients::{ClientInfo, ClientState};
+use crate::cmd::{dispatch, Outcome, Session};
+use crate::shard::Shard;
+
+/// First read buffer; it grows for large requests and shrinks back when idle.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Room always offered to a read, so small reads do not reallocate.
+const READ_ROOM_BYTES_MIN: usize = 4 * 1024;
+/// A buffer grown past this is dropped when the connection goes idle, so one big request
+/// does not pin megabytes for the connection's lifetime.
+const BUFFER_KEEP_BYTES_MAX: usize = 256 * 1024;
+
+/// One reply slot in request order.
+enum Slot {
+    Ready(Reply, Protocol),
+    Waiting {
+        future: std::pin::Pin<Box<dyn std::future::Future<Output = Reply>>>,
+        protocol: Protocol,
+        command: Option<usize>,
+        started: Instant,
+    },
+}
+
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketAddr) {
+    if !shard.admits_connection() {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n".to_vec())
+            .await;
+        return;
+    }
+    let id = shard.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let client = Rc::new(ClientInfo {
+        id,
+        addr: peer,
+        laddr: stream.local_addr().unwrap_or(peer),
+        fd: stream.as_raw_fd(),
+        created: now,
+        state: std::cell::RefCell::new(ClientState {
+            name: None,
+            last_command: "NULL",
+            last_active: now,
+            protocol: 2,
+        }),
+    });
+    shard.clients.borrow_mut().insert(client.clone());
+    shard.connection_opened();
+    let mut session = Session {
+        client,
+        protocol: Protocol::Resp2,
+        closing: false,
+    };
+    run(&shard, &mut stream, &mut session).await;
+    shard.clients.borrow_mut().remove(id);
+    shard.connection_closed();
+}
+
+async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
+    let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut slots: VecDeque<Slot> = VecDeque::new();
+    loop {
+        if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+            rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+        }
+        rbuf.reserve(READ_ROOM_BYTES_MIN);
+        let (result, buf) = stream.read(rbuf).await;
+        rbuf = buf;
+        match result {
+            Ok(0) | Err(_) => return,
+            Ok(n) => shard.metrics.borrow_mut().bytes_in += n as u64,
+        }
+        shard.note_drain_activity();
+        let parser = RequestParser::new(shard.request_limits.get());
+        let mut broken = false;
+        loop {
+            match parser.next(&mut rbuf) {
+                Ok(Some(request)) => {
+                    let started = Instant::now();
+                    let protocol = session.protocol;
+                    let (command, outcome) = dispatch(shard, session, request);
+                    match outcome {
+                        Outcome::Now(reply) => {
+                            if slots.is_empty() {
+                                record(shard, command, started, reply.is_error());
+                                reply.encode(protocol, &mut wbuf);
+                            } else {
+                                slots.push_back(Slot::Ready(reply, protocol));
+                            }
+                        }
+                        Outcome::Later(future) => slots.push_back(Slot::Waiting {
+                            future,
+                            protocol: session.protocol,
+                            command,
+                            started,
+                        }),
+                    }
+                    if session.closing {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // As Redis: answer the protocol error, then close; the stream cannot be
+                    // re-synchronised.
+                    shard.metrics.borrow_mut().protocol_errors += 1;
+                    slots.push_back(Slot::Ready(Reply::error(e.to_string()), session.protocol));
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        while let Some(slot) = slots.pop_front() {
+            match slot {
+                Slot::Ready(reply, protocol) => reply.encode(protocol, &mut wbuf),
+                Slot::Waiting {
+                    future,
+                    protocol,
+                    command,
+                    started,
+                } => {
+                    let reply = future.await;
+                    record(shard, command, started, reply.is_error());
+                    reply.encode(protocol, &mut wbuf);
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            let written = wbuf.len() as u64;
+            let (result, buf) = stream.write_all(wbuf).await;
+            wbuf = buf;
+            wbuf.clear();
+            if result.is_err() {
+                return;
+            }
+            shard.metrics.borrow_mut().bytes_out += written;
+            if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+                wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+            }
+        }
+        if broken || session.closing {
+            return;
+        }
+    }
+}
+
+fn record(shard: &Shard, command: Option<usize>, started: Instant, error: bool) {
+    let mut metrics = shard.metrics.borrow_mut();
+    match command {
+        Some(index) => metrics.record_command(index, started.elapsed(), error),
+        None => metrics.unknown_commands += 1,
+    }
+}

@@ -1,0 +1,186 @@
+//! Start-up and shutdown of the whole process: bind, start the shards and the sidecar, say
+//! READY, and on SIGTERM/SIGINT drain within bounds and exit 0.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Overrides};
+use crate::error::ServerError;
+use crate::listener::bind_reuseport;
+use crate::logging::LogHandle;
+use crate::shard::{self, ShardListeners, StartReport};
+use crate::shared::{Ports, Shared};
+use crate::sidecar::{self, ReloadContext};
+
+/// How long shards may take to build their runtimes and start listening.
+const SHARD_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Jobs the sidecar queues before refusing more.
+const SIDECAR_QUEUE_MAX: usize = 4096;
+/// How often the main thread checks a drain's progress.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+pub struct ServeArgs {
+    pub config: Config,
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub log: LogHandle,
+}
+
+/// Runs the server until a signal drains it. Returns only on a start-up error.
+pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let config = args.config;
+    let shard_count = config.shard_count();
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| ServerError::DataDir {
+        path: config.server.data_dir.clone(),
+        source: e,
+    })?;
+    crate::rlimits::check(&config);
+
+    let backlog = config.listen.backlog;
+    let resp = bind_reuseport("RESP", &config.listen.resp, shard_count, backlog)?;
+    let http = bind_reuseport("HTTP", &config.listen.http, shard_count, backlog)?;
+    let ports = Ports {
+        resp: resp[0].local_addr().map(|a| a.port()).unwrap_or(0),
+        http: http[0].local_addr().map(|a| a.port()).unwrap_or(0),
+    };
+    let resp_addr = resp[0]
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let http_addr = http[0]
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+
+    let (endpoints, doorbells) = crate::mesh::build(shard_count, config.mesh.ring_capacity);
+    let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let (started_tx, started_rx) = mpsc::sync_channel::<StartReport>(shard_count);
+    for (id, ((endpoint, resp), http)) in endpoints.into_iter().zip(resp).zip(http).enumerate() {
+        let cpu = (config.server.pin_cpus && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+        let shared = shared.clone();
+        let started = started_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || {
+                shard::run(
+                    id as u16,
+                    shared,
+                    endpoint,
+                    ShardListeners { resp, http },
+                    cpu,
+                    started,
+                )
+            })
+            .map_err(|e| ServerError::ShardStart {
+                shard: id,
+                source: e,
+            })?;
+    }
+    let deadline = Instant::now() + SHARD_START_TIMEOUT;
+    for _ in 0..shard_count {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match started_rx.recv_timeout(wait) {
+            Ok(Ok(_)) => {}
+            Ok(Err((id, e))) => {
+                return Err(ServerError::ShardStart {
+                    shard: usize::from(id),
+                    source: e,
+                })
+            }
+            Err(_) => {
+                return Err(ServerError::ShardStart {
+                    shard: shard_count,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "shards did not start in time",
+                    ),
+                })
+            }
+        }
+    }
+
+    let (drain_tx, drain_rx) = mpsc::channel();
+    let reload = ReloadContext {
+        shared: shared.clone(),
+        path: args.config_path,
+        overrides: args.overrides,
+        log: Some(args.log),
+    };
+    let _sidecar = sidecar::start(SIDECAR_QUEUE_MAX, Some(reload), drain_tx)?;
+
+    shared.lifecycle.set_serving();
+    tracing::info!(
+        resp = %resp_addr,
+        http = %http_addr,
+        mqtt = %config.listen.mqtt,
+        shards = shard_count,
+        "listening (mqtt is reserved for the IoT gateway and not served yet)"
+    );
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    let signal = drain_rx.recv().unwrap_or("channel closed");
+    drain(&shared, signal);
+    notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!("drained; exiting");
+    std::process::exit(0);
+}
+
+/// Stops accepting, lets in-flight requests finish, and returns when every connection has
+/// closed, when no request arrived for `drain_quiet_ms`, or at `drain_timeout_ms`.
+fn drain(shared: &Shared, signal: &str) {
+    let lifecycle = shared.config.load().lifecycle.clone();
+    tracing::info!(
+        signal,
+        timeout_ms = lifecycle.drain_timeout_ms,
+        "draining: /readyz now answers 503"
+    );
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let drain_started_ms = shared.uptime_ms();
+    for activity in &shared.drain_activity_ms {
+        activity.store(drain_started_ms, Ordering::Release);
+    }
+    shared.lifecycle.start_draining();
+    shared.ring_all();
+    let deadline = Instant::now() + Duration::from_millis(lifecycle.drain_timeout_ms);
+    loop {
+        std::thread::sleep(DRAIN_POLL);
+        let open: u64 = shared
+            .open_connections
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .sum();
+        let last_activity = shared
+            .drain_activity_ms
+            .iter()
+            .map(|a| a.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0);
+        let quiet_ms = shared.uptime_ms().saturating_sub(last_activity);
+        if open == 0 {
+            tracing::info!("all connections closed");
+            return;
+        }
+        if quiet_ms >= lifecycle.drain_quiet_ms {
+            tracing::info!(
+                open,
+                quiet_ms,
+                "no request during the quiet period; closing idle connections"
+            );
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(open, "drain timeout reached; closing remaining connections");
+            return;
+        }
+    }
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
