@@ -25,6 +25,14 @@ pub enum Value {
     Str(Bytes),
 }
 
+impl Value {
+    pub fn as_str(&self) -> Option<&Bytes> {
+        match self {
+            Value::Str(v) => Some(v),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Entry {
     value: Value,
@@ -172,29 +180,19 @@ impl Keyspace {
                 KeyReply::Int(removed as i64)
             }
             KeyOp::Exists(keys) => {
-                let found = keys
-                    .iter()
-                    .filter(|k| self.live(k, now_ms).is_some())
-                    .count();
+                let found = keys.iter().filter(|k| self.live(k, now_ms).is_some()).count();
                 KeyReply::Int(found as i64)
             }
             KeyOp::MGet(keys) => KeyReply::Values(
                 keys.iter()
-                    .map(|k| match self.live(k, now_ms) {
-                        Some(Entry {
-                            value: Value::Str(v),
-                            ..
-                        }) => Some(v.clone()),
-                        None => None,
-                    })
+                    // MGET answers nil for keys of other types, as Redis does.
+                    .map(|k| self.live(k, now_ms).and_then(|e| e.value.as_str().cloned()))
                     .collect(),
             ),
             KeyOp::MSet(pairs) => self.mset(pairs, now_ms),
-            KeyOp::Expire {
-                key,
-                at_ms,
-                condition,
-            } => KeyReply::Int(i64::from(self.expire(&key, at_ms, condition, now_ms))),
+            KeyOp::Expire { key, at_ms, condition } => {
+                KeyReply::Int(i64::from(self.expire(&key, at_ms, condition, now_ms)))
+            }
             KeyOp::Ttl(key) => KeyReply::Ttl(self.ttl(&key, now_ms)),
         }
     }
@@ -202,8 +200,7 @@ impl Keyspace {
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, KeyspaceError> {
         match self.live(key, now_ms) {
             Some(Entry {
-                value: Value::Str(v),
-                ..
+                value: Value::Str(v), ..
             }) => Ok(Some(v.clone())),
             None => Ok(None),
         }
@@ -218,13 +215,8 @@ impl Keyspace {
         get: bool,
         now_ms: u64,
     ) -> KeyReply {
-        let old = self
-            .live(&key, now_ms)
-            .map(|e| (e.value.clone(), e.expire_at_ms));
-        let previous = match &old {
-            Some((Value::Str(v), _)) => Some(v.clone()),
-            None => None,
-        };
+        let old = self.live(&key, now_ms).map(|e| (e.value.clone(), e.expire_at_ms));
+        let previous = old.as_ref().and_then(|(v, _)| v.as_str().cloned());
         let holds = match condition {
             SetCondition::Always => true,
             SetCondition::IfAbsent => old.is_none(),
@@ -261,10 +253,7 @@ impl Keyspace {
 
     fn mset(&mut self, pairs: Vec<(Bytes, Bytes)>, now_ms: u64) -> KeyReply {
         // Refuse the whole batch up front so a full shard never applies half of it.
-        let new_keys = pairs
-            .iter()
-            .filter(|(k, _)| self.live(k, now_ms).is_none())
-            .count();
+        let new_keys = pairs.iter().filter(|(k, _)| self.live(k, now_ms).is_none()).count();
         if self.entries.len() + new_keys > self.limits.keys_max {
             return KeyReply::Err(KeyspaceError::Full);
         }
@@ -279,10 +268,7 @@ impl Keyspace {
             Some(Entry {
                 value: Value::Str(v),
                 expire_at_ms,
-            }) => (
-                parse_i64(v).ok_or(KeyspaceError::NotInteger)?,
-                *expire_at_ms,
-            ),
+            }) => (parse_i64(v).ok_or(KeyspaceError::NotInteger)?, *expire_at_ms),
             None => {
                 if self.entries.len() >= self.limits.keys_max {
                     return Err(KeyspaceError::Full);
@@ -300,13 +286,7 @@ impl Keyspace {
 
     /// Sets an absolute deadline; returns whether it was set. A deadline already due deletes
     /// the key (and counts as set), as Redis does for a non-positive EXPIRE.
-    pub fn expire(
-        &mut self,
-        key: &[u8],
-        at_ms: u64,
-        condition: ExpireCondition,
-        now_ms: u64,
-    ) -> bool {
+    pub fn expire(&mut self, key: &[u8], at_ms: u64, condition: ExpireCondition, now_ms: u64) -> bool {
         let Some(entry) = self.live(key, now_ms) else {
             return false;
         };
@@ -342,12 +322,9 @@ impl Keyspace {
     pub fn ttl(&mut self, key: &[u8], now_ms: u64) -> Ttl {
         match self.live(key, now_ms) {
             None => Ttl::Missing,
+            Some(Entry { expire_at_ms: None, .. }) => Ttl::Persistent,
             Some(Entry {
-                expire_at_ms: None, ..
-            }) => Ttl::Persistent,
-            Some(Entry {
-                expire_at_ms: Some(at),
-                ..
+                expire_at_ms: Some(at), ..
             }) => Ttl::RemainingMs(at - now_ms),
         }
     }
@@ -405,13 +382,8 @@ impl Keyspace {
                 entry.expire_at_ms = expire_at_ms;
             }
             None => {
-                self.entries.insert(
-                    Bytes::copy_from_slice(key),
-                    Entry {
-                        value,
-                        expire_at_ms,
-                    },
-                );
+                self.entries
+                    .insert(Bytes::copy_from_slice(key), Entry { value, expire_at_ms });
             }
         }
         if old_deadline != expire_at_ms {
@@ -443,9 +415,7 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
     }
     let mut magnitude: u64 = 0;
     for &d in digits {
-        magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add(u64::from(d - b'0'))?;
+        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     if negative {
         if magnitude > i64::MAX as u64 + 1 {
@@ -507,10 +477,7 @@ mod tests {
     #[test]
     fn lazy_expiry_hides_and_removes_due_keys() {
         let mut k = ks();
-        assert_eq!(
-            set(&mut k, "a", "1", SetExpiry::AtMs(1_100), 1_000),
-            KeyReply::Ok
-        );
+        assert_eq!(set(&mut k, "a", "1", SetExpiry::AtMs(1_100), 1_000), KeyReply::Ok);
         assert_eq!(k.get(b"a", 1_099), Ok(Some(b("1"))));
         assert_eq!(k.ttl(b"a", 1_050), Ttl::RemainingMs(50));
         assert_eq!(k.get(b"a", 1_100), Ok(None));
@@ -522,13 +489,7 @@ mod tests {
     fn active_expiry_removes_only_due_keys_in_deadline_order() {
         let mut k = ks();
         for i in 0..10u64 {
-            set(
-                &mut k,
-                &format!("k{i}"),
-                "v",
-                SetExpiry::AtMs(2_000 + i),
-                1_000,
-            );
+            set(&mut k, &format!("k{i}"), "v", SetExpiry::AtMs(2_000 + i), 1_000);
         }
         set(&mut k, "forever", "v", SetExpiry::Persist, 1_000);
         assert_eq!(k.expire_cycle(2_004, 3), 3);

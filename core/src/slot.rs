@@ -49,15 +49,10 @@ impl SlotTable {
         assert!(shard_count > 0, "a node has at least one shard");
         assert!(shard_count <= SLOT_COUNT, "more shards than slots");
         let owners = (0..SLOT_COUNT)
-            .map(|slot| {
-                ((u32::from(slot) * u32::from(shard_count)) / u32::from(SLOT_COUNT)) as ShardId
-            })
+            .map(|slot| ((u32::from(slot) * u32::from(shard_count)) / u32::from(SLOT_COUNT)) as ShardId)
             .collect::<Vec<_>>()
             .into_boxed_slice();
-        Self {
-            owners,
-            shard_count,
-        }
+        Self { owners, shard_count }
     }
 
     pub fn shard_count(&self) -> u16 {
@@ -122,19 +117,10 @@ mod tests {
 
     #[test]
     fn empty_or_unclosed_hashtag_hashes_whole_key() {
-        assert_eq!(
-            key_hash_slot(b"foo{}{bar}"),
-            CRC16.checksum(b"foo{}{bar}") % SLOT_COUNT
-        );
-        assert_eq!(
-            key_hash_slot(b"foo{bar"),
-            CRC16.checksum(b"foo{bar") % SLOT_COUNT
-        );
+        assert_eq!(key_hash_slot(b"foo{}{bar}"), CRC16.checksum(b"foo{}{bar}") % SLOT_COUNT);
+        assert_eq!(key_hash_slot(b"foo{bar"), CRC16.checksum(b"foo{bar") % SLOT_COUNT);
         // Only the first `{` ... first `}` counts.
-        assert_eq!(
-            key_hash_slot(b"foo{{bar}}zap"),
-            CRC16.checksum(b"{bar") % SLOT_COUNT
-        );
+        assert_eq!(key_hash_slot(b"foo{{bar}}zap"), CRC16.checksum(b"{bar") % SLOT_COUNT);
     }
 
     #[test]

@@ -46,10 +46,6 @@ impl ClientRegistry {
         self.clients.remove(&id);
     }
 
-    pub fn len(&self) -> usize {
-        self.clients.len()
-    }
-
     pub fn list(&self, filter: &ClientListFilter, shard: u16) -> Vec<String> {
         let now = Instant::now();
         self.clients

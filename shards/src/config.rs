@@ -292,22 +292,13 @@ impl Config {
         }
         let l = &self.limits;
         for (key, value) in [
-            (
-                "limits.max_connections_per_shard",
-                l.max_connections_per_shard,
-            ),
+            ("limits.max_connections_per_shard", l.max_connections_per_shard),
             ("limits.max_request_bytes", l.max_request_bytes),
             ("limits.max_bulk_bytes", l.max_bulk_bytes),
             ("limits.max_args", l.max_args),
             ("limits.max_inline_bytes", l.max_inline_bytes),
-            (
-                "limits.max_pending_mesh_requests",
-                l.max_pending_mesh_requests,
-            ),
-            (
-                "keyspace.max_keys_per_shard",
-                self.keyspace.max_keys_per_shard,
-            ),
+            ("limits.max_pending_mesh_requests", l.max_pending_mesh_requests),
+            ("keyspace.max_keys_per_shard", self.keyspace.max_keys_per_shard),
             (
                 "keyspace.active_expire_keys_per_cycle",
                 self.keyspace.active_expire_keys_per_cycle,
@@ -332,11 +323,7 @@ impl Config {
             );
         }
         if self.mesh.ring_capacity < RING_CAPACITY_MIN {
-            return bad(
-                "mesh.ring_capacity",
-                self.mesh.ring_capacity.to_string(),
-                "at least 16",
-            );
+            return bad("mesh.ring_capacity", self.mesh.ring_capacity.to_string(), "at least 16");
         }
         if self.lifecycle.drain_quiet_ms == 0 || self.lifecycle.drain_timeout_ms == 0 {
             return bad(
@@ -430,13 +417,9 @@ mod tests {
 
     #[test]
     fn errors_name_key_value_and_expectation() {
-        let e = Config::parse("[server]\nshards = \"many\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("[server]\nshards = \"many\"\n").unwrap_err().to_string();
         assert!(e.contains("server.shards") && e.contains("many"), "{e}");
-        let e = Config::parse("[server]\nshardz = 1\n")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("[server]\nshardz = 1\n").unwrap_err().to_string();
         assert!(e.contains("shardz"), "{e}");
         let mut c = Config::default();
         c.listen.resp = "nowhere".into();

@@ -3,11 +3,12 @@
 use std::rc::Rc;
 
 use bytes::BytesMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use shardhub_net::http::{self, HttpLimits, HttpRequest, Status};
 
 use crate::metrics::{render, MetricsSnapshot};
+use crate::read_buf::read_append;
 use crate::shard::{Routed, Shard};
 use crate::shard_op::{ShardOp, ShardReply};
 
@@ -16,12 +17,7 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     if !shard.admits_connection() {
         let mut out = BytesMut::new();
-        http::write_json_error(
-            &mut out,
-            Status::ServiceUnavailable,
-            "too many connections",
-            false,
-        );
+        http::write_json_error(&mut out, Status::ServiceUnavailable, "too many connections", false);
         let _ = stream.write_all(out).await;
         return;
     }
@@ -36,7 +32,7 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream) {
     let mut wbuf = BytesMut::new();
     loop {
         rbuf.reserve(READ_BUFFER_BYTES);
-        let (result, buf) = stream.read(rbuf).await;
+        let (result, buf) = read_append(stream, rbuf).await;
         rbuf = buf;
         match result {
             Ok(0) | Err(_) => return,

@@ -30,20 +30,13 @@ pub fn bind_reuseport(
     })?;
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count {
-        let socket = Socket::new(
-            Domain::for_address(target),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .map_err(bind_error)?;
+        let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP)).map_err(bind_error)?;
         socket.set_reuse_address(true).map_err(bind_error)?;
         socket.set_reuse_port(true).map_err(bind_error)?;
         socket.set_nonblocking(true).map_err(bind_error)?;
         socket.set_nodelay(true).map_err(bind_error)?;
         socket.bind(&target.into()).map_err(bind_error)?;
-        socket
-            .listen(backlog.min(i32::MAX as u32) as i32)
-            .map_err(bind_error)?;
+        socket.listen(backlog.min(i32::MAX as u32) as i32).map_err(bind_error)?;
         let listener: TcpListener = socket.into();
         target = listener.local_addr().map_err(bind_error)?;
         listeners.push(listener);

@@ -24,13 +24,10 @@ impl LogHandle {
 
 /// Installs the global subscriber; logs go to stderr (journald picks them up under systemd).
 pub fn init(format: &str, level: &str) -> LogHandle {
-    let (filter, handle) =
-        reload::Layer::new(EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")));
+    let (filter, handle) = reload::Layer::new(EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")));
     let registry = tracing_subscriber::registry().with(filter);
     if format == "json" {
-        registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .init();
+        registry.with(fmt::layer().json().with_writer(std::io::stderr)).init();
     } else {
         // Colours only for a terminal: journald and log files get plain text.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -234,9 +234,7 @@ impl Mesh {
             return;
         }
         let mut producers = self.producers.borrow_mut();
-        let producer = producers[dst]
-            .as_mut()
-            .expect("a ring to every other shard");
+        let producer = producers[dst].as_mut().expect("a ring to every other shard");
         match producer.push(envelope) {
             Ok(()) => self.bump(|s| s.replies_sent += 1),
             Err(rtrb::PushError::Full(envelope)) => overflow[dst].push_back(envelope),
@@ -251,9 +249,7 @@ impl Mesh {
             if queue.is_empty() {
                 continue;
             }
-            let producer = producers[dst]
-                .as_mut()
-                .expect("a ring to every other shard");
+            let producer = producers[dst].as_mut().expect("a ring to every other shard");
             while let Some(envelope) = queue.pop_front() {
                 if let Err(rtrb::PushError::Full(envelope)) = producer.push(envelope) {
                     queue.push_front(envelope);
@@ -268,13 +264,7 @@ impl Mesh {
 
     fn has_incoming(&self) -> bool {
         let overflowing = self.overflow.borrow().iter().any(|q| !q.is_empty());
-        overflowing
-            || self
-                .consumers
-                .borrow()
-                .iter()
-                .flatten()
-                .any(|c| !c.is_empty())
+        overflowing || self.consumers.borrow().iter().flatten().any(|c| !c.is_empty())
     }
 
     fn park(&self) -> impl Future<Output = ()> + '_ {

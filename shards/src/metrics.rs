@@ -63,8 +63,7 @@ impl ShardMetrics {
         m.calls += 1;
         m.errors += u64::from(error);
         let histogram = m.latency_us.get_or_insert_with(|| {
-            Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGFIG)
-                .expect("valid histogram bounds")
+            Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGFIG).expect("valid histogram bounds")
         });
         histogram.saturating_record((elapsed.as_micros() as u64).max(1));
     }
@@ -80,16 +79,16 @@ pub struct MetricsSnapshot {
     pub metrics: ShardMetrics,
 }
 
+/// A per-shard series: name, type, help text, and how to read it from a snapshot.
+type ShardSeries = (&'static str, &'static str, &'static str, fn(&MetricsSnapshot) -> u64);
+
 /// Renders all shards' snapshots as Prometheus text exposition format 0.0.4.
 pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    let shard_gauges: &[(&str, &str, &str, fn(&MetricsSnapshot) -> u64)] = &[
-        (
-            "shardhub_connections",
-            "gauge",
-            "Open client connections.",
-            |s| s.metrics.connections_current,
-        ),
+    let shard_gauges: &[ShardSeries] = &[
+        ("shardhub_connections", "gauge", "Open client connections.", |s| {
+            s.metrics.connections_current
+        }),
         (
             "shardhub_connections_accepted_total",
             "counter",
@@ -127,12 +126,9 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             |s| s.metrics.bytes_out,
         ),
         ("shardhub_keys", "gauge", "Keys stored.", |s| s.stats.keys),
-        (
-            "shardhub_expires",
-            "gauge",
-            "Keys with a time to live.",
-            |s| s.stats.expires,
-        ),
+        ("shardhub_expires", "gauge", "Keys with a time to live.", |s| {
+            s.stats.expires
+        }),
         (
             "shardhub_expired_keys_total",
             "counter",
@@ -207,7 +203,10 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             }
         }
     }
-    let _ = writeln!(out, "# HELP shardhub_command_latency_seconds Command latency from parse to reply, all shards merged.");
+    let _ = writeln!(
+        out,
+        "# HELP shardhub_command_latency_seconds Command latency from parse to reply, all shards merged."
+    );
     let _ = writeln!(out, "# TYPE shardhub_command_latency_seconds summary");
     for (index, spec) in COMMANDS.iter().enumerate() {
         let mut merged: Option<Histogram<u64>> = None;
@@ -241,11 +240,10 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             h.len()
         );
     }
-    let _ = writeln!(out, "# HELP shardhub_ready Whether the server accepts traffic (1) or is starting or draining (0).");
     let _ = writeln!(
         out,
-        "# TYPE shardhub_ready gauge\nshardhub_ready {}",
-        u8::from(ready)
+        "# HELP shardhub_ready Whether the server accepts traffic (1) or is starting or draining (0)."
     );
+    let _ = writeln!(out, "# TYPE shardhub_ready gauge\nshardhub_ready {}", u8::from(ready));
     out
 }

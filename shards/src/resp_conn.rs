@@ -13,12 +13,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use shardhub_net::resp::{Protocol, Reply, RequestParser};
 
 use crate::clients::{ClientInfo, ClientState};
 use crate::cmd::{dispatch, Outcome, Session};
+use crate::read_buf::read_append;
 use crate::shard::Shard;
 
 /// First read buffer; it grows for large requests and shrinks back when idle.
@@ -83,7 +84,7 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
             rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
         }
         rbuf.reserve(READ_ROOM_BYTES_MIN);
-        let (result, buf) = stream.read(rbuf).await;
+        let (result, buf) = read_append(stream, rbuf).await;
         rbuf = buf;
         match result {
             Ok(0) | Err(_) => return,
@@ -96,8 +97,9 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
             match parser.next(&mut rbuf) {
                 Ok(Some(request)) => {
                     let started = Instant::now();
-                    let protocol = session.protocol;
                     let (command, outcome) = dispatch(shard, session, request);
+                    // After dispatch: HELLO's own reply already speaks the new protocol.
+                    let protocol = session.protocol;
                     match outcome {
                         Outcome::Now(reply) => {
                             if slots.is_empty() {
@@ -109,7 +111,7 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
                         }
                         Outcome::Later(future) => slots.push_back(Slot::Waiting {
                             future,
-                            protocol: session.protocol,
+                            protocol,
                             command,
                             started,
                         }),

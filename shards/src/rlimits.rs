@@ -15,8 +15,7 @@ const RING_MEMLOCK_BYTES_PER_SHARD: u64 = 1024 * 1024;
 
 pub fn check(config: &Config) {
     let shards = config.shard_count() as u64;
-    let needed =
-        shards * config.limits.max_connections_per_shard as u64 + shards * 3 + FDS_RESERVED;
+    let needed = shards * config.limits.max_connections_per_shard as u64 + shards * 3 + FDS_RESERVED;
     match get(libc::RLIMIT_NOFILE) {
         Some((soft, hard)) if soft < needed => {
             let target = needed.min(hard);
@@ -60,8 +59,7 @@ fn get(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we own.
-    (unsafe { libc::getrlimit(resource, &mut limit) } == 0)
-        .then_some((limit.rlim_cur, limit.rlim_max))
+    (unsafe { libc::getrlimit(resource, &mut limit) } == 0).then_some((limit.rlim_cur, limit.rlim_max))
 }
 
 fn set(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> bool {
@@ -76,10 +74,7 @@ fn set(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> bool {
 /// Kernels from 5.12 on account io_uring memory to the memory cgroup, not RLIMIT_MEMLOCK.
 fn kernel_charges_memcg() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release
-        .trim()
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (5, 12)
 }

@@ -46,14 +46,8 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         resp: resp[0].local_addr().map(|a| a.port()).unwrap_or(0),
         http: http[0].local_addr().map(|a| a.port()).unwrap_or(0),
     };
-    let resp_addr = resp[0]
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let http_addr = http[0]
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let resp_addr = resp[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let http_addr = http[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
 
     let (endpoints, doorbells) = crate::mesh::build(shard_count, config.mesh.ring_capacity);
     let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
@@ -65,20 +59,8 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         let started = started_tx.clone();
         std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || {
-                shard::run(
-                    id as u16,
-                    shared,
-                    endpoint,
-                    ShardListeners { resp, http },
-                    cpu,
-                    started,
-                )
-            })
-            .map_err(|e| ServerError::ShardStart {
-                shard: id,
-                source: e,
-            })?;
+            .spawn(move || shard::run(id as u16, shared, endpoint, ShardListeners { resp, http }, cpu, started))
+            .map_err(|e| ServerError::ShardStart { shard: id, source: e })?;
     }
     let deadline = Instant::now() + SHARD_START_TIMEOUT;
     for _ in 0..shard_count {
@@ -94,10 +76,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
             Err(_) => {
                 return Err(ServerError::ShardStart {
                     shard: shard_count,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "shards did not start in time",
-                    ),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "shards did not start in time"),
                 })
             }
         }
@@ -148,11 +127,7 @@ fn drain(shared: &Shared, signal: &str) {
     let deadline = Instant::now() + Duration::from_millis(lifecycle.drain_timeout_ms);
     loop {
         std::thread::sleep(DRAIN_POLL);
-        let open: u64 = shared
-            .open_connections
-            .iter()
-            .map(|c| c.load(Ordering::Acquire))
-            .sum();
+        let open: u64 = shared.open_connections.iter().map(|c| c.load(Ordering::Acquire)).sum();
         let last_activity = shared
             .drain_activity_ms
             .iter()

@@ -43,7 +43,8 @@ pub struct Shard {
     pub request_limits: Cell<RequestLimits>,
     pub max_connections: Cell<usize>,
     config_generation: Cell<u64>,
-    /// Cancels the accept loops when a drain starts.
+    /// Cancels the RESP accept loop when a drain starts. The HTTP listener stays open so load
+    /// balancers keep reading 503 from /readyz until the process exits.
     accept_canceller: RefCell<Option<Canceller>>,
 }
 
@@ -76,9 +77,7 @@ impl Shard {
                 stats: self.stats(),
                 metrics: self.metrics.borrow().clone(),
             })),
-            ShardOp::ClientList(filter) => {
-                ShardReply::ClientList(self.clients.borrow().list(&filter, self.id))
-            }
+            ShardOp::ClientList(filter) => ShardReply::ClientList(self.clients.borrow().list(&filter, self.id)),
             ShardOp::Ping => ShardReply::Pong,
         }
     }
@@ -120,12 +119,9 @@ impl Shard {
     }
 
     fn apply_config(&self, config: &Config) {
-        self.keyspace
-            .borrow_mut()
-            .set_limits(keyspace_limits(config));
+        self.keyspace.borrow_mut().set_limits(keyspace_limits(config));
         self.request_limits.set(request_limits(config));
-        self.max_connections
-            .set(config.limits.max_connections_per_shard);
+        self.max_connections.set(config.limits.max_connections_per_shard);
     }
 
     /// Picks up a reloaded config, if any.
@@ -140,8 +136,7 @@ impl Shard {
     /// Marks a request served during a drain, so the main thread knows the shard is busy.
     pub fn note_drain_activity(&self) {
         if self.shared.lifecycle.is_draining() {
-            self.shared.drain_activity_ms[usize::from(self.id)]
-                .store(self.shared.uptime_ms(), Ordering::Release);
+            self.shared.drain_activity_ms[usize::from(self.id)].store(self.shared.uptime_ms(), Ordering::Release);
         }
     }
 
@@ -159,8 +154,7 @@ impl Shard {
 
     /// Whether one more connection fits under the per-shard limit.
     pub fn admits_connection(&self) -> bool {
-        let fits =
-            (self.metrics.borrow().connections_current as usize) < self.max_connections.get();
+        let fits = (self.metrics.borrow().connections_current as usize) < self.max_connections.get();
         if !fits {
             self.metrics.borrow_mut().connections_rejected += 1;
         }
@@ -239,19 +233,9 @@ pub fn run(
         let shard = Rc::new(Shard::new(id, shared, driver, endpoint));
         tracing::info!(shard = id, driver, cpu = cpu.map(|c| c.id), "shard started");
 
-        let handle = shard
-            .accept_canceller
-            .borrow()
-            .as_ref()
-            .expect("set at start")
-            .handle();
-        monoio::spawn(accept_loop(
-            shard.clone(),
-            resp,
-            handle.clone(),
-            Protocol::Resp,
-        ));
-        monoio::spawn(accept_loop(shard.clone(), http, handle, Protocol::Http));
+        let handle = shard.accept_canceller.borrow().as_ref().expect("set at start").handle();
+        monoio::spawn(accept_loop(shard.clone(), resp, Some(handle), Protocol::Resp));
+        monoio::spawn(accept_loop(shard.clone(), http, None, Protocol::Http));
         monoio::spawn(housekeeping(shard.clone()));
         let _ = started.send(Ok((id, driver)));
         let mesh_shard = shard.clone();
@@ -268,13 +252,17 @@ enum Protocol {
 async fn accept_loop(
     shard: Rc<Shard>,
     listener: TcpListener,
-    cancel: monoio::io::CancelHandle,
+    cancel: Option<monoio::io::CancelHandle>,
     protocol: Protocol,
 ) {
     loop {
-        match listener.cancelable_accept(cancel.clone()).await {
+        let accepted = match &cancel {
+            Some(handle) => listener.cancelable_accept(handle.clone()).await,
+            None => listener.accept().await,
+        };
+        match accepted {
             Ok((stream, peer)) => spawn_connection(&shard, stream, peer, protocol),
-            Err(e) if shard.shared.lifecycle.is_draining() => {
+            Err(e) if cancel.is_some() && shard.shared.lifecycle.is_draining() => {
                 tracing::debug!(shard = shard.id, error = %e, "listener closed for drain");
                 break;
             }
@@ -287,12 +275,7 @@ async fn accept_loop(
     }
 }
 
-fn spawn_connection(
-    shard: &Rc<Shard>,
-    stream: TcpStream,
-    peer: std::net::SocketAddr,
-    protocol: Protocol,
-) {
+fn spawn_connection(shard: &Rc<Shard>, stream: TcpStream, peer: std::net::SocketAddr, protocol: Protocol) {
     let _ = stream.set_nodelay(true);
     match protocol {
         Protocol::Resp => {
@@ -315,15 +298,12 @@ async fn housekeeping(shard: Rc<Shard>) {
             )
         };
         monoio::time::sleep(Duration::from_millis(interval_ms)).await;
-        let removed = shard
-            .keyspace
-            .borrow_mut()
-            .expire_cycle(unix_ms(), per_cycle);
+        let removed = shard.keyspace.borrow_mut().expire_cycle(unix_ms(), per_cycle);
         shard.metrics.borrow_mut().expired_keys += removed as u64;
         shard.refresh_config();
         if shard.shared.lifecycle.is_draining() {
             if let Some(canceller) = shard.accept_canceller.borrow_mut().take() {
-                tracing::info!(shard = shard.id, "draining: listeners closed");
+                tracing::info!(shard = shard.id, "draining: RESP listener closed");
                 canceller.cancel();
             }
         }

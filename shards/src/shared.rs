@@ -38,15 +38,8 @@ pub struct Ports {
 }
 
 impl Shared {
-    pub fn new(
-        config: Config,
-        shard_count: usize,
-        doorbells: Arc<[Doorbell]>,
-        ports: Ports,
-    ) -> Self {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+    pub fn new(config: Config, shard_count: usize, doorbells: Arc<[Doorbell]>, ports: Ports) -> Self {
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Self {
             config: ArcSwap::from_pointee(config),
             config_generation: AtomicU64::new(0),

@@ -101,12 +101,7 @@ async fn watch_file(reload: Arc<ReloadContext>) {
     let mut last = stamp(&path);
     loop {
         let poll_ms = reload.shared.config.load().lifecycle.config_poll_ms;
-        tokio::time::sleep(Duration::from_millis(if poll_ms == 0 {
-            1000
-        } else {
-            poll_ms
-        }))
-        .await;
+        tokio::time::sleep(Duration::from_millis(if poll_ms == 0 { 1000 } else { poll_ms })).await;
         if poll_ms == 0 {
             continue;
         }
@@ -165,8 +160,7 @@ mod tests {
         sidecar
             .submit(Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                tx.send(std::thread::current().name().map(str::to_string))
-                    .unwrap();
+                tx.send(std::thread::current().name().map(str::to_string)).unwrap();
             }))
             .unwrap();
         let ran_on = rx.recv_timeout(Duration::from_secs(5)).unwrap();

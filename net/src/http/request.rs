@@ -72,9 +72,7 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
             }
             return Ok(None);
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpError::HeadTooLarge(limits.head_bytes_max))
-        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge(limits.head_bytes_max)),
         Err(e) => return Err(HttpError::Malformed(e.to_string())),
     };
     if head_len > limits.head_bytes_max {
@@ -127,15 +125,13 @@ mod tests {
 
     #[test]
     fn parses_pipelined_requests_with_bodies() {
-        let mut buf = BytesMut::from(&b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"[..]);
+        let mut buf = BytesMut::from(
+            &b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"[..],
+        );
         let l = HttpLimits::default();
         let a = parse(&mut buf, &l).unwrap().unwrap();
         assert_eq!(
-            (
-                a.head.path.as_str(),
-                a.head.query.as_deref(),
-                a.head.keep_alive
-            ),
+            (a.head.path.as_str(), a.head.query.as_deref(), a.head.keep_alive),
             ("/metrics", Some("x=1"), true)
         );
         let b = parse(&mut buf, &l).unwrap().unwrap();

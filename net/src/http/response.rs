@@ -63,13 +63,7 @@ impl Status {
 }
 
 /// Appends a whole response with a Content-Length body.
-pub fn write_response(
-    out: &mut BytesMut,
-    status: Status,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-) {
+pub fn write_response(out: &mut BytesMut, status: Status, content_type: &str, body: &[u8], keep_alive: bool) {
     let head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: {}\r\n\r\n",
         status.code(),
@@ -119,7 +113,6 @@ mod tests {
         write_json_error(&mut out, Status::NotFound, "no \"x\"\n", true);
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
-        assert!(text
-            .ends_with("{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"x\\\"\\u000a\"}}"));
+        assert!(text.ends_with("{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"x\\\"\\u000a\"}}"));
     }
 }

@@ -20,9 +20,13 @@ pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
 }
 
 /// The length of the first complete reply in `buf` (RESP2 or RESP3), or `None` if more bytes
-/// are needed.
+/// are needed. RESP2 is tried first because RESP3 has no `$-1`/`*-1` nulls; a RESP3-only
+/// type makes the RESP2 decoder fail, and then the RESP3 decoder decides.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, redis_protocol::error::RedisProtocolError> {
-    Ok(redis_protocol::resp3::decode::complete::decode(buf)?.map(|(_, len)| len))
+    match redis_protocol::resp2::decode::decode_range(buf) {
+        Ok(found) => Ok(found.map(|(_, len)| len)),
+        Err(_) => Ok(redis_protocol::resp3::decode::complete::decode(buf)?.map(|(_, len)| len)),
+    }
 }
 
 #[cfg(test)]
@@ -37,5 +41,7 @@ mod tests {
         assert_eq!(reply_len(b"+OK\r\n:1").unwrap(), Some(5));
         assert_eq!(reply_len(b"$3\r\nab").unwrap(), None);
         assert_eq!(reply_len(b"*2\r\n$1\r\na\r\n_\r\n").unwrap(), Some(14));
+        assert_eq!(reply_len(b"$-1\r\n*-1\r\n").unwrap(), Some(5));
+        assert_eq!(reply_len(b"%1\r\n$1\r\na\r\n").unwrap(), None);
     }
 }

@@ -62,9 +62,7 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// Finds a command by name, ignoring ASCII case.
     pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-        COMMANDS
-            .iter()
-            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+        COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
     pub fn subcommand(&self, name: &[u8]) -> Option<&'static SubcommandSpec> {
@@ -104,64 +102,357 @@ macro_rules! cmd {
 }
 
 const fn sub(name: &'static str, arity: i32, summary: &'static str) -> SubcommandSpec {
-    SubcommandSpec {
-        name,
-        arity,
-        summary,
-    }
+    SubcommandSpec { name, arity, summary }
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!(Ping, "ping", -1, ["fast"], 0, 0, 0, "connection", "1.0.0", "Returns the server's liveliness response."),
-    cmd!(Echo, "echo", 2, ["fast"], 0, 0, 0, "connection", "1.0.0", "Returns the given string."),
-    cmd!(Hello, "hello", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "6.0.0",
-        "Handshakes with the server and switches the protocol version."),
-    cmd!(Info, "info", -1, ["loading", "stale"], 0, 0, 0, "server", "1.0.0", "Returns information and statistics about the server."),
-    cmd!(Command, "command", -1, ["loading", "stale"], 0, 0, 0, "server", "2.8.13", "Returns detailed information about all commands.", [
-        sub("count", 2, "Returns a count of commands."),
-        sub("docs", -2, "Returns documentary information about one, multiple or all commands."),
-        sub("info", -2, "Returns information about one, multiple or all commands."),
-        sub("list", -2, "Returns a list of command names."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-    ]),
-    cmd!(Client, "client", -2, [], 0, 0, 0, "connection", "2.4.0", "A container for client connection commands.", [
-        sub("id", 2, "Returns the unique client ID of the connection."),
-        sub("setname", 3, "Sets the connection name."),
-        sub("getname", 2, "Returns the name of the connection."),
-        sub("list", -2, "Lists open connections."),
-        sub("info", 2, "Returns information about the connection."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-    ]),
-    cmd!(Config, "config", -2, [], 0, 0, 0, "server", "2.0.0", "A container for server configuration commands.", [
-        sub("get", -3, "Returns the effective values of configuration parameters."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-    ]),
-    cmd!(Select, "select", 2, ["loading", "stale", "fast"], 0, 0, 0, "connection", "1.0.0", "Changes the selected database (only 0 exists)."),
-    cmd!(Quit, "quit", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "1.0.0", "Closes the connection."),
-    cmd!(Dbsize, "dbsize", 1, ["readonly", "fast"], 0, 0, 0, "server", "1.0.0", "Returns the number of keys in the database."),
-    cmd!(Get, "get", 2, ["readonly", "fast"], 1, 1, 1, "string", "1.0.0", "Returns the string value of a key."),
-    cmd!(Set, "set", -3, ["write", "denyoom"], 1, 1, 1, "string", "1.0.0",
-        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
-    cmd!(Del, "del", -2, ["write"], 1, -1, 1, "generic", "1.0.0", "Deletes one or more keys."),
-    cmd!(Exists, "exists", -2, ["readonly", "fast"], 1, -1, 1, "generic", "1.0.0", "Determines whether one or more keys exist."),
-    cmd!(Incr, "incr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", "1.0.0", "Increments the integer value of a key by one."),
-    cmd!(Incrby, "incrby", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", "1.0.0", "Increments the integer value of a key by a number."),
-    cmd!(Decr, "decr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", "1.0.0", "Decrements the integer value of a key by one."),
-    cmd!(Decrby, "decrby", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", "1.0.0", "Decrements a number from the integer value of a key."),
-    cmd!(Mget, "mget", -2, ["readonly", "fast"], 1, -1, 1, "string", "1.0.0", "Atomically returns the string values of one or more keys."),
-    cmd!(Mset, "mset", -3, ["write", "denyoom"], 1, -1, 2, "string", "1.0.1", "Sets the string values of one or more keys (atomic per shard)."),
-    cmd!(Expire, "expire", -3, ["write", "fast"], 1, 1, 1, "generic", "1.0.0", "Sets the expiration time of a key in seconds."),
-    cmd!(Pexpire, "pexpire", -3, ["write", "fast"], 1, 1, 1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."),
-    cmd!(Ttl, "ttl", 2, ["readonly", "fast"], 1, 1, 1, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
-    cmd!(Pttl, "pttl", 2, ["readonly", "fast"], 1, 1, 1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."),
-    cmd!(Cluster, "cluster", -2, [], 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", [
-        sub("keyslot", 3, "Returns the hash slot for a key."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-    ]),
-    cmd!(Mesh, "mesh", -2, ["fast"], 0, 0, 0, "server", "0.1.0", "shardhub: measures the cross-shard mesh.", [
-        sub("ping", 3, "Makes one round trip to a shard; returns its duration in nanoseconds."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-    ]),
+    cmd!(
+        Ping,
+        "ping",
+        -1,
+        ["fast"],
+        0,
+        0,
+        0,
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response."
+    ),
+    cmd!(
+        Echo,
+        "echo",
+        2,
+        ["fast"],
+        0,
+        0,
+        0,
+        "connection",
+        "1.0.0",
+        "Returns the given string."
+    ),
+    cmd!(
+        Hello,
+        "hello",
+        -1,
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        0,
+        0,
+        0,
+        "connection",
+        "6.0.0",
+        "Handshakes with the server and switches the protocol version."
+    ),
+    cmd!(
+        Info,
+        "info",
+        -1,
+        ["loading", "stale"],
+        0,
+        0,
+        0,
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server."
+    ),
+    cmd!(
+        Command,
+        "command",
+        -1,
+        ["loading", "stale"],
+        0,
+        0,
+        0,
+        "server",
+        "2.8.13",
+        "Returns detailed information about all commands.",
+        [
+            sub("count", 2, "Returns a count of commands."),
+            sub(
+                "docs",
+                -2,
+                "Returns documentary information about one, multiple or all commands."
+            ),
+            sub("info", -2, "Returns information about one, multiple or all commands."),
+            sub("list", -2, "Returns a list of command names."),
+            sub("help", 2, "Returns helpful text about the different subcommands."),
+        ]
+    ),
+    cmd!(
+        Client,
+        "client",
+        -2,
+        [],
+        0,
+        0,
+        0,
+        "connection",
+        "2.4.0",
+        "A container for client connection commands.",
+        [
+            sub("id", 2, "Returns the unique client ID of the connection."),
+            sub("setname", 3, "Sets the connection name."),
+            sub("getname", 2, "Returns the name of the connection."),
+            sub("list", -2, "Lists open connections."),
+            sub("info", 2, "Returns information about the connection."),
+            sub("help", 2, "Returns helpful text about the different subcommands."),
+        ]
+    ),
+    cmd!(
+        Config,
+        "config",
+        -2,
+        [],
+        0,
+        0,
+        0,
+        "server",
+        "2.0.0",
+        "A container for server configuration commands.",
+        [
+            sub("get", -3, "Returns the effective values of configuration parameters."),
+            sub("help", 2, "Returns helpful text about the different subcommands."),
+        ]
+    ),
+    cmd!(
+        Select,
+        "select",
+        2,
+        ["loading", "stale", "fast"],
+        0,
+        0,
+        0,
+        "connection",
+        "1.0.0",
+        "Changes the selected database (only 0 exists)."
+    ),
+    cmd!(
+        Quit,
+        "quit",
+        -1,
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        0,
+        0,
+        0,
+        "connection",
+        "1.0.0",
+        "Closes the connection."
+    ),
+    cmd!(
+        Dbsize,
+        "dbsize",
+        1,
+        ["readonly", "fast"],
+        0,
+        0,
+        0,
+        "server",
+        "1.0.0",
+        "Returns the number of keys in the database."
+    ),
+    cmd!(
+        Get,
+        "get",
+        2,
+        ["readonly", "fast"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Returns the string value of a key."
+    ),
+    cmd!(
+        Set,
+        "set",
+        -3,
+        ["write", "denyoom"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."
+    ),
+    cmd!(
+        Del,
+        "del",
+        -2,
+        ["write"],
+        1,
+        -1,
+        1,
+        "generic",
+        "1.0.0",
+        "Deletes one or more keys."
+    ),
+    cmd!(
+        Exists,
+        "exists",
+        -2,
+        ["readonly", "fast"],
+        1,
+        -1,
+        1,
+        "generic",
+        "1.0.0",
+        "Determines whether one or more keys exist."
+    ),
+    cmd!(
+        Incr,
+        "incr",
+        2,
+        ["write", "denyoom", "fast"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by one."
+    ),
+    cmd!(
+        Incrby,
+        "incrby",
+        3,
+        ["write", "denyoom", "fast"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by a number."
+    ),
+    cmd!(
+        Decr,
+        "decr",
+        2,
+        ["write", "denyoom", "fast"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Decrements the integer value of a key by one."
+    ),
+    cmd!(
+        Decrby,
+        "decrby",
+        3,
+        ["write", "denyoom", "fast"],
+        1,
+        1,
+        1,
+        "string",
+        "1.0.0",
+        "Decrements a number from the integer value of a key."
+    ),
+    cmd!(
+        Mget,
+        "mget",
+        -2,
+        ["readonly", "fast"],
+        1,
+        -1,
+        1,
+        "string",
+        "1.0.0",
+        "Atomically returns the string values of one or more keys."
+    ),
+    cmd!(
+        Mset,
+        "mset",
+        -3,
+        ["write", "denyoom"],
+        1,
+        -1,
+        2,
+        "string",
+        "1.0.1",
+        "Sets the string values of one or more keys (atomic per shard)."
+    ),
+    cmd!(
+        Expire,
+        "expire",
+        -3,
+        ["write", "fast"],
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Sets the expiration time of a key in seconds."
+    ),
+    cmd!(
+        Pexpire,
+        "pexpire",
+        -3,
+        ["write", "fast"],
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key in milliseconds."
+    ),
+    cmd!(
+        Ttl,
+        "ttl",
+        2,
+        ["readonly", "fast"],
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Returns the expiration time in seconds of a key."
+    ),
+    cmd!(
+        Pttl,
+        "pttl",
+        2,
+        ["readonly", "fast"],
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key."
+    ),
+    cmd!(
+        Cluster,
+        "cluster",
+        -2,
+        [],
+        0,
+        0,
+        0,
+        "cluster",
+        "3.0.0",
+        "A container for Redis Cluster commands.",
+        [
+            sub("keyslot", 3, "Returns the hash slot for a key."),
+            sub("help", 2, "Returns helpful text about the different subcommands."),
+        ]
+    ),
+    cmd!(
+        Mesh,
+        "mesh",
+        -2,
+        ["fast"],
+        0,
+        0,
+        0,
+        "server",
+        "0.1.0",
+        "shardhub: measures the cross-shard mesh.",
+        [
+            sub(
+                "ping",
+                3,
+                "Makes one round trip to a shard; returns its duration in nanoseconds."
+            ),
+            sub("help", 2, "Returns helpful text about the different subcommands."),
+        ]
+    ),
 ];
 
 #[cfg(test)]

@@ -11,8 +11,7 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 pub const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
-pub const EXPIRE_NX_XX_GT_LT: &str =
-    "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
 pub const EXPIRE_GT_LT: &str = "ERR GT and LT options at the same time are not compatible";
 /// The answer when a bounded queue in front of a shard is full: retry later.
 pub const BUSY: &str = "BUSY shard queue full, retry later";
@@ -52,9 +51,7 @@ pub fn unknown_subcommand(command: &[u8], sub: &[u8]) -> Reply {
 /// `ERR wrong number of arguments for 'get' command`; `full_name` is lower case and names a
 /// subcommand as `client|setname`.
 pub fn wrong_arity(full_name: &str) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{full_name}' command"
-    ))
+    Reply::error(format!("ERR wrong number of arguments for '{full_name}' command"))
 }
 
 /// `ERR invalid expire time in 'set' command`.

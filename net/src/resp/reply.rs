@@ -89,11 +89,7 @@ impl Reply {
                 items.iter().for_each(|i| i.encode(protocol, out));
             }
             Reply::Set(items) => {
-                let kind = if protocol == Protocol::Resp3 {
-                    b'~'
-                } else {
-                    b'*'
-                };
+                let kind = if protocol == Protocol::Resp3 { b'~' } else { b'*' };
                 header(out, kind, items.len());
                 items.iter().for_each(|i| i.encode(protocol, out));
             }
@@ -169,10 +165,7 @@ mod tests {
         let m = Reply::Map(vec![(Reply::bulk_str("a"), Reply::Int(1))]);
         assert_eq!(enc(&m, Protocol::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&m, Protocol::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
-        assert_eq!(
-            enc(&Reply::error("ERR a\r\nb"), Protocol::Resp2),
-            b"-ERR a  b\r\n"
-        );
+        assert_eq!(enc(&Reply::error("ERR a\r\nb"), Protocol::Resp2), b"-ERR a  b\r\n");
     }
 
     fn reply() -> impl Strategy<Value = Reply> {
@@ -187,11 +180,8 @@ mod tests {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..6).prop_map(Reply::Array),
                 // RESP3 map keys must be distinct for the decoder's hash map.
-                proptest::collection::hash_map("[a-z]{1,6}", inner, 0..4).prop_map(|m| Reply::Map(
-                    m.into_iter()
-                        .map(|(k, v)| (Reply::Bulk(k.into()), v))
-                        .collect()
-                )),
+                proptest::collection::hash_map("[a-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| Reply::Map(m.into_iter().map(|(k, v)| (Reply::Bulk(k.into()), v)).collect())),
             ]
         })
     }

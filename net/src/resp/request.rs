@@ -182,9 +182,7 @@ impl RequestParser {
             return Err(ParseError::TooBigInline);
         }
         let line = buf.split_to(newline + 1);
-        let text = line[..newline]
-            .strip_suffix(b"\r")
-            .unwrap_or(&line[..newline]);
+        let text = line[..newline].strip_suffix(b"\r").unwrap_or(&line[..newline]);
         let args = split_args(text)?;
         if args.is_empty() {
             return Ok(Parsed::Empty);
@@ -208,11 +206,7 @@ enum Headers {
 
 /// Reads the integer of a `*N` or `$L` line starting at `at`. Returns `None` when the line is
 /// not complete yet; `Some((None, _))` when it is not an integer.
-fn count_line(
-    buf: &[u8],
-    at: usize,
-    too_big: ParseError,
-) -> Result<Option<(Option<i64>, usize)>, ParseError> {
+fn count_line(buf: &[u8], at: usize, too_big: ParseError) -> Result<Option<(Option<i64>, usize)>, ParseError> {
     let rest = &buf[at + 1..];
     let Some(cr) = rest.iter().position(|&b| b == b'\r') else {
         if rest.len() > COUNT_LINE_BYTES_MAX {
@@ -250,9 +244,7 @@ fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ParseError> {
             if in_double {
                 match c {
                     None => return Err(ParseError::UnbalancedQuotes),
-                    Some(b'\\')
-                        if line.get(i + 1) == Some(&b'x') && hex_pair(line, i + 2).is_some() =>
-                    {
+                    Some(b'\\') if line.get(i + 1) == Some(&b'x') && hex_pair(line, i + 2).is_some() => {
                         current.push(hex_pair(line, i + 2).expect("checked"));
                         i += 3;
                     }
@@ -343,11 +335,7 @@ mod tests {
         );
         assert_eq!(
             got.unwrap(),
-            vec![
-                args(&["PING"]),
-                args(&["SET", "a", "b c"]),
-                args(&["GET", "x'y"])
-            ]
+            vec![args(&["PING"]), args(&["SET", "a", "b c"]), args(&["GET", "x'y"])]
         );
     }
 
@@ -371,34 +359,13 @@ mod tests {
             bulk_bytes_max: 10,
             ..RequestLimits::default()
         };
-        assert_eq!(
-            parse_all(b"*5\r\n", l),
-            Err(ParseError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*x\r\n", l),
-            Err(ParseError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$11\r\n", l),
-            Err(ParseError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$-1\r\n", l),
-            Err(ParseError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n:1\r\n", l),
-            Err(ParseError::ExpectedBulk(':'))
-        );
-        assert_eq!(
-            parse_all(b"GET \"abc\n", l),
-            Err(ParseError::UnbalancedQuotes)
-        );
-        assert_eq!(
-            parse_all(b"GET \"a\"b\n", l),
-            Err(ParseError::UnbalancedQuotes)
-        );
+        assert_eq!(parse_all(b"*5\r\n", l), Err(ParseError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*x\r\n", l), Err(ParseError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*1\r\n$11\r\n", l), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n$-1\r\n", l), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n:1\r\n", l), Err(ParseError::ExpectedBulk(':')));
+        assert_eq!(parse_all(b"GET \"abc\n", l), Err(ParseError::UnbalancedQuotes));
+        assert_eq!(parse_all(b"GET \"a\"b\n", l), Err(ParseError::UnbalancedQuotes));
         assert_eq!(
             ParseError::ExpectedBulk(':').to_string(),
             "ERR Protocol error: expected '$', got ':'"

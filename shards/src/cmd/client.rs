@@ -32,10 +32,7 @@ pub fn client(shard: &Rc<Shard>, session: &mut Session, args: &[Bytes]) -> Outco
         },
         b"INFO" => Reply::Verbatim(
             "txt",
-            Bytes::from(format!(
-                "{}\n",
-                session.client.line(Instant::now(), shard.id)
-            )),
+            Bytes::from(format!("{}\n", session.client.line(Instant::now(), shard.id))),
         )
         .into(),
         b"LIST" => list(shard, args),

@@ -39,8 +39,7 @@ pub fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 
-pub const INVALID_CLIENT_NAME: &str =
-    "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const INVALID_CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
 pub fn hello(session: &mut Session, args: &[Bytes]) -> Outcome {
@@ -49,10 +48,7 @@ pub fn hello(session: &mut Session, args: &[Bytes]) -> Outcome {
     if args.len() >= 2 {
         next = 2;
         match parse_int(&args[1]) {
-            None => {
-                return Reply::error("ERR Protocol version is not an integer or out of range")
-                    .into()
-            }
+            None => return Reply::error("ERR Protocol version is not an integer or out of range").into(),
             Some(2) => protocol = Protocol::Resp2,
             Some(3) => protocol = Protocol::Resp3,
             Some(_) => return Reply::error(errors::NOPROTO).into(),
@@ -66,10 +62,7 @@ pub fn hello(session: &mut Session, args: &[Bytes]) -> Outcome {
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
             // No passwords are configured: the default user needs none, as in a stock Redis.
             if !args[j + 1].eq_ignore_ascii_case(b"default") {
-                return Reply::error(
-                    "WRONGPASS invalid username-password pair or user is disabled.",
-                )
-                .into();
+                return Reply::error("WRONGPASS invalid username-password pair or user is disabled.").into();
             }
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
@@ -96,10 +89,7 @@ pub fn hello(session: &mut Session, args: &[Bytes]) -> Outcome {
     }
     Reply::Map(vec![
         (Reply::bulk_str("server"), Reply::bulk_str("shardhub")),
-        (
-            Reply::bulk_str("version"),
-            Reply::bulk_str(REDIS_COMPAT_VERSION),
-        ),
+        (Reply::bulk_str("version"), Reply::bulk_str(REDIS_COMPAT_VERSION)),
         (Reply::bulk_str("proto"), Reply::Int(protocol.number())),
         (Reply::bulk_str("id"), Reply::Int(session.client.id as i64)),
         (Reply::bulk_str("mode"), Reply::bulk_str("standalone")),

@@ -19,7 +19,7 @@ pub enum Unit {
     Milliseconds,
 }
 
-fn sum(replies: Vec<(Vec<usize>, KeyReply)>, _total: usize) -> Reply {
+fn sum(replies: super::ShardReplies, _total: usize) -> Reply {
     let mut n = 0;
     for (_, reply) in replies {
         match reply {
@@ -53,11 +53,7 @@ pub fn exists(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
 /// EXPIRE key seconds [NX | XX | GT | LT] and PEXPIRE, with Redis 7's checks in its order:
 /// options first, then the number, then overflow.
 pub fn expire(shard: &Rc<Shard>, args: &[Bytes], unit: Unit) -> Outcome {
-    let command = if unit == Unit::Seconds {
-        "expire"
-    } else {
-        "pexpire"
-    };
+    let command = if unit == Unit::Seconds { "expire" } else { "pexpire" };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
         if opt.eq_ignore_ascii_case(b"NX") {
@@ -69,11 +65,7 @@ pub fn expire(shard: &Rc<Shard>, args: &[Bytes], unit: Unit) -> Outcome {
         } else if opt.eq_ignore_ascii_case(b"LT") {
             lt = true;
         } else {
-            return Reply::error(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ))
-            .into();
+            return Reply::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))).into();
         }
     }
     if nx && (xx || gt || lt) {
@@ -93,7 +85,7 @@ pub fn expire(shard: &Rc<Shard>, args: &[Bytes], unit: Unit) -> Outcome {
         return Reply::error(errors::NOT_INTEGER).into();
     };
     if unit == Unit::Seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return errors::invalid_expire(command).into();
         }
         when *= 1000;
@@ -125,10 +117,7 @@ pub fn ttl(shard: &Rc<Shard>, args: &[Bytes], unit: Unit) -> Outcome {
             other => ttl_special(other),
         },
     };
-    key_outcome(
-        shard.call_key(&args[1], KeyOp::Ttl(args[1].clone())),
-        finish,
-    )
+    key_outcome(shard.call_key(&args[1], KeyOp::Ttl(args[1].clone())), finish)
 }
 
 fn ttl_special(reply: KeyReply) -> Reply {

@@ -46,11 +46,7 @@ impl From<Reply> for Outcome {
 }
 
 /// The command index (for metrics) and what to answer.
-pub fn dispatch(
-    shard: &Rc<Shard>,
-    session: &mut Session,
-    request: Request,
-) -> (Option<usize>, Outcome) {
+pub fn dispatch(shard: &Rc<Shard>, session: &mut Session, request: Request) -> (Option<usize>, Outcome) {
     let Some(spec) = CommandSpec::lookup(request.name()) else {
         return (None, Outcome::Now(errors::unknown_command(&request.args)));
     };
@@ -61,10 +57,7 @@ pub fn dispatch(
     }
     if !spec.subcommands.is_empty() {
         let Some(sub) = spec.subcommand(&args[1]) else {
-            return (
-                Some(index),
-                errors::unknown_subcommand(&args[0], &args[1]).into(),
-            );
+            return (Some(index), errors::unknown_subcommand(&args[0], &args[1]).into());
         };
         if !CommandSpec::arity_ok(sub.arity, args.len()) {
             return (
@@ -124,9 +117,7 @@ fn key_outcome(routed: Result<Routed, MeshBusy>, finish: fn(KeyReply) -> Reply) 
     match routed {
         Err(MeshBusy) => Reply::error(errors::BUSY).into(),
         Ok(Routed::Local(reply)) => Outcome::Now(finish(key_reply(reply))),
-        Ok(Routed::Remote(future)) => {
-            Outcome::Later(Box::pin(async move { finish(key_reply(future.await)) }))
-        }
+        Ok(Routed::Remote(future)) => Outcome::Later(Box::pin(async move { finish(key_reply(future.await)) })),
     }
 }
 
@@ -148,16 +139,22 @@ fn keyspace_error(e: KeyspaceError, command: &str) -> Reply {
     }
 }
 
+/// Each owner shard's reply, with the positions (in the request) of the keys it handled.
+type ShardReplies = Vec<(Vec<usize>, KeyReply)>;
+
+/// Keys grouped by owner shard: the owner, the keys' positions in the request, the items.
+type OwnerGroup<T> = (u16, Vec<usize>, Vec<(Bytes, T)>);
+
 /// Sends `op(keys)` to every shard owning some of `keys`, and merges the replies with `merge`,
 /// which gets each shard's reply with the positions (in `keys`) of the keys it handled.
 fn fan_out<T: 'static>(
     shard: &Shard,
     items: Vec<(Bytes, T)>,
     op: fn(Vec<(Bytes, T)>) -> ShardOp,
-    merge: fn(Vec<(Vec<usize>, KeyReply)>, usize) -> Reply,
+    merge: fn(ShardReplies, usize) -> Reply,
 ) -> Outcome {
     let total = items.len();
-    let mut groups: Vec<(u16, Vec<usize>, Vec<(Bytes, T)>)> = Vec::new();
+    let mut groups: Vec<OwnerGroup<T>> = Vec::new();
     for (position, (key, value)) in items.into_iter().enumerate() {
         let owner = shard.shared.slots.owner_of_key(&key);
         match groups.iter_mut().find(|g| g.0 == owner) {

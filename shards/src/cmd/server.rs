@@ -51,10 +51,7 @@ pub fn info(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
         move |replies| {
             let stats = stats_of(replies);
             let mut out = String::new();
-            for section in DEFAULT_SECTIONS
-                .iter()
-                .filter(|s| sections.iter().any(|x| x == *s))
-            {
+            for section in DEFAULT_SECTIONS.iter().filter(|s| sections.iter().any(|x| x == *s)) {
                 if !out.is_empty() {
                     out.push_str("\r\n");
                 }
@@ -95,11 +92,7 @@ fn clients_section(out: &mut String, stats: &[ShardStats]) {
     let total: u64 = stats.iter().map(|s| s.connected_clients).sum();
     let _ = write!(out, "# Clients\r\nconnected_clients:{total}\r\n");
     for s in stats {
-        let _ = write!(
-            out,
-            "shard{}_connected_clients:{}\r\n",
-            s.shard, s.connected_clients
-        );
+        let _ = write!(out, "shard{}_connected_clients:{}\r\n", s.shard, s.connected_clients);
     }
 }
 
@@ -145,11 +138,7 @@ fn keyspace_section(out: &mut String, stats: &[ShardStats]) {
         let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
     }
     for s in stats {
-        let _ = write!(
-            out,
-            "shard{}:keys={},expires={}\r\n",
-            s.shard, s.keys, s.expires
-        );
+        let _ = write!(out, "shard{}:keys={},expires={}\r\n", s.shard, s.keys, s.expires);
     }
 }
 
@@ -175,13 +164,7 @@ pub fn command(args: &[Bytes]) -> Outcome {
         } else {
             named(&args[2..])
         };
-        Reply::Array(
-            specs
-                .into_iter()
-                .map(|s| s.map_or(Reply::NullArray, command_info))
-                .collect(),
-        )
-        .into()
+        Reply::Array(specs.into_iter().map(|s| s.map_or(Reply::Null, command_info)).collect()).into()
     } else if sub.eq_ignore_ascii_case(b"DOCS") {
         let specs: Vec<_> = if args.len() == 2 {
             COMMANDS.iter().collect()
@@ -282,10 +265,7 @@ pub fn config(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
             "maxclients",
             (config.limits.max_connections_per_shard * shard.shared.shard_count).to_string(),
         ),
-        (
-            "proto-max-bulk-len",
-            config.limits.max_bulk_bytes.to_string(),
-        ),
+        ("proto-max-bulk-len", config.limits.max_bulk_bytes.to_string()),
         ("port", shard.shared.ports.resp.to_string()),
         (
             "hz",
@@ -298,10 +278,7 @@ pub fn config(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
             .iter()
             .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
         {
-            found.push((
-                Reply::bulk_str(name),
-                Reply::Bulk(Bytes::from(value.clone())),
-            ));
+            found.push((Reply::bulk_str(name), Reply::Bulk(Bytes::from(value.clone()))));
         }
     }
     Reply::Map(found).into()
@@ -310,9 +287,7 @@ pub fn config(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pattern[1..], text) || (!text.is_empty() && glob_match(pattern, &text[1..]))
-        }
+        (Some(b'*'), _) => glob_match(&pattern[1..], text) || (!text.is_empty() && glob_match(pattern, &text[1..])),
         (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &text[1..]),
         (Some(p), Some(t)) if p == t => glob_match(&pattern[1..], &text[1..]),
         _ => false,

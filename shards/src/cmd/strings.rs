@@ -98,11 +98,7 @@ impl SetOptions {
             None => SetExpiry::Persist,
             Some((kind, value)) => SetExpiry::AtMs(expire_at_ms(kind, value, now_ms)?),
         };
-        Ok(SetOptions {
-            expiry,
-            condition,
-            get,
-        })
+        Ok(SetOptions { expiry, condition, get })
     }
 }
 
@@ -134,14 +130,11 @@ fn expire_at_ms(kind: ExpireKind, value: &[u8], now_ms: u64) -> Result<u64, Repl
 }
 
 pub fn incr_by(shard: &Rc<Shard>, key: &Bytes, delta: i64) -> Outcome {
-    key_outcome(
-        shard.call_key(key, KeyOp::IncrBy(key.clone(), delta)),
-        |r| match r {
-            KeyReply::Int(v) => Reply::Int(v),
-            KeyReply::Err(e) => keyspace_error(e, "incrby"),
-            other => unexpected(other),
-        },
-    )
+    key_outcome(shard.call_key(key, KeyOp::IncrBy(key.clone(), delta)), |r| match r {
+        KeyReply::Int(v) => Reply::Int(v),
+        KeyReply::Err(e) => keyspace_error(e, "incrby"),
+        other => unexpected(other),
+    })
 }
 
 /// INCRBY key n / DECRBY key n
@@ -184,13 +177,10 @@ pub fn mget(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
 /// MSET is atomic per shard. Keys on several shards are written shard by shard, which is
 /// observable only by a reader racing the write across shards (see docs/resp.md).
 pub fn mset(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return errors::wrong_arity("mset").into();
     }
-    let items = args[1..]
-        .chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect();
+    let items = args[1..].chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
     fan_out(
         shard,
         items,
@@ -215,43 +205,25 @@ mod tests {
     use super::*;
 
     fn parse(opts: &[&str]) -> Result<SetOptions, Reply> {
-        let opts: Vec<Bytes> = opts
-            .iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect();
+        let opts: Vec<Bytes> = opts.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         SetOptions::parse(&opts, 1_000)
     }
 
     #[test]
     fn set_options_follow_redis() {
-        assert_eq!(
-            parse(&["ex", "10"]).unwrap().expiry,
-            SetExpiry::AtMs(11_000)
-        );
+        assert_eq!(parse(&["ex", "10"]).unwrap().expiry, SetExpiry::AtMs(11_000));
         assert_eq!(parse(&["PXAT", "5"]).unwrap().expiry, SetExpiry::AtMs(5));
-        assert_eq!(
-            parse(&["NX", "GET"]).unwrap().condition,
-            SetCondition::IfAbsent
-        );
+        assert_eq!(parse(&["NX", "GET"]).unwrap().condition, SetCondition::IfAbsent);
         assert_eq!(parse(&["KEEPTTL"]).unwrap().expiry, SetExpiry::Keep);
-        assert_eq!(
-            parse(&["EX", "1", "EX", "2"]).unwrap().expiry,
-            SetExpiry::AtMs(3_000)
-        );
+        assert_eq!(parse(&["EX", "1", "EX", "2"]).unwrap().expiry, SetExpiry::AtMs(3_000));
         let syntax = Reply::error(errors::SYNTAX);
         assert_eq!(parse(&["NX", "XX"]).unwrap_err(), syntax);
         assert_eq!(parse(&["EX", "1", "PX", "2"]).unwrap_err(), syntax);
         assert_eq!(parse(&["KEEPTTL", "EX", "1"]).unwrap_err(), syntax);
         assert_eq!(parse(&["EX"]).unwrap_err(), syntax);
         assert_eq!(parse(&["EX", "x", "NX", "XX"]).unwrap_err(), syntax);
-        assert_eq!(
-            parse(&["EX", "x"]).unwrap_err(),
-            Reply::error(errors::NOT_INTEGER)
-        );
-        assert_eq!(
-            parse(&["EX", "0"]).unwrap_err(),
-            errors::invalid_expire("set")
-        );
+        assert_eq!(parse(&["EX", "x"]).unwrap_err(), Reply::error(errors::NOT_INTEGER));
+        assert_eq!(parse(&["EX", "0"]).unwrap_err(), errors::invalid_expire("set"));
         assert_eq!(
             parse(&["EX", "9223372036854775807"]).unwrap_err(),
             errors::invalid_expire("set")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of shardhub on a fresh Debian machine: installs what the tests need
+# (idempotently), checks formatting and lints, runs the unit and integration tests, and
+# verifies the systemd unit and the tuning script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: redis-server and redis-tools (the reference peer and its clients),
+# systemd (systemd-analyze verifies the unit file).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u)
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked
+echo "==> systemd unit"
+scripts/verify-systemd-unit.sh target/debug/shardhub
+echo "==> tuning check (reports only; this host is not tuned for a million connections)"
+set +e
+tuning/check-limits.sh >/dev/null
+rc=$?
+set -e
+if [ "$rc" -gt 1 ]; then echo "tuning/check-limits.sh failed with $rc"; exit 1; fi
+echo "==> all tests passed"

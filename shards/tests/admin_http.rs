@@ -1,0 +1,52 @@
+//! The HTTP admin endpoints through a real HTTP client.
+
+mod common;
+
+use common::Server;
+
+#[test]
+fn health_readiness_and_metrics() {
+    let server = Server::start(2);
+    assert_eq!(server.http_get("/healthz").0, 200);
+    let (status, body) = server.http_get("/readyz");
+    assert_eq!((status, body.as_str()), (200, "{\"status\":\"ready\"}"));
+
+    let mut c = server.client();
+    for i in 0..20 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let _: redis::RedisResult<()> = redis::cmd("INCR").arg("k1x").arg("extra").query(&mut c);
+    let (status, text) = server.http_get("/metrics");
+    assert_eq!(status, 200);
+    for shard in ["0", "1"] {
+        assert!(
+            text.contains(&format!("shardhub_connections{{shard=\"{shard}\"}}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("shardhub_mesh_requests_sent_total{{shard=\"{shard}\"}}")),
+            "{text}"
+        );
+    }
+    let sets: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("shardhub_commands_by_name_total{") && l.contains("command=\"set\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sets, 20);
+    assert!(text.contains("shardhub_command_errors_total{shard="), "{text}");
+    assert!(
+        text.contains("shardhub_command_latency_seconds{command=\"set\",quantile=\"0.99\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shardhub_command_latency_seconds_count{command=\"set\"} 20"),
+        "{text}"
+    );
+    assert!(text.contains("shardhub_ready 1"));
+
+    let (status, body) = server.http_get("/nope");
+    assert_eq!(status, 404);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["error"]["code"], "not_found");
+}
