@@ -67,6 +67,15 @@ fn check_config_prints_effective_settings_and_example_is_valid() {
 }
 
 #[test]
+fn json_logs_are_one_object_per_line() {
+    let server = Server::start_with(1, None, &["--log-format", "json"]);
+    let line = server.wait_log("listening", Duration::from_secs(5));
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["level"], "INFO");
+    assert!(json["fields"]["resp"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
+
+#[test]
 fn sighup_and_file_changes_reload_hot_keys_and_report_restart_keys() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shardhub.toml");

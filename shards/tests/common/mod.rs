@@ -62,8 +62,8 @@ impl Server {
             .unwrap_or_else(|_| panic!("shardhub did not start; log:\n{}", log.lock().unwrap().join("\n")));
         Server {
             child,
-            resp_port: port_after(&line, "resp="),
-            http_port: port_after(&line, "http="),
+            resp_port: port_after(&line, "resp"),
+            http_port: port_after(&line, "http"),
             log,
             data_dir,
         }
@@ -134,9 +134,14 @@ impl Drop for Server {
     }
 }
 
-fn port_after(line: &str, key: &str) -> u16 {
-    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
-    let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+/// The port of `name` in the "listening" line, human (`resp=ADDR`) or JSON (`"resp":"ADDR"`).
+fn port_after(line: &str, name: &str) -> u16 {
+    let (start, key) = [format!("{name}="), format!("\"{name}\":\"")]
+        .into_iter()
+        .find_map(|key| line.find(&key).map(|at| (at, key)))
+        .unwrap_or_else(|| panic!("{name} in {line}"));
+    let rest = &line[start + key.len()..];
+    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
     addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
