@@ -103,7 +103,6 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
 
     let signal = drain_rx.recv().unwrap_or("channel closed");
     drain(&shared, signal);
-    notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("drained; exiting");
     std::process::exit(0);
 }

@@ -51,7 +51,7 @@ pub struct Shard {
 impl Shard {
     fn new(id: ShardId, shared: Arc<Shared>, driver: &'static str, endpoint: MeshEndpoint) -> Self {
         let config = shared.config.load_full();
-        let shard = Self {
+        Self {
             id,
             driver,
             keyspace: RefCell::new(Keyspace::new(keyspace_limits(&config))),
@@ -63,9 +63,7 @@ impl Shard {
             config_generation: Cell::new(shared.config_generation.load(Ordering::Acquire)),
             accept_canceller: RefCell::new(Some(Canceller::new())),
             shared,
-        };
-        shard.apply_config(&config);
-        shard
+        }
     }
 
     /// Runs a request for state this shard owns; the mesh calls this for other shards.

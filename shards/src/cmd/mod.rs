@@ -114,17 +114,23 @@ static COMMAND_INDEX: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new
 
 /// Turns a routed key-space request into an outcome, finishing the reply with `finish`.
 fn key_outcome(routed: Result<Routed, MeshBusy>, finish: fn(KeyReply) -> Reply) -> Outcome {
+    let done = move |reply| match key_reply(reply) {
+        Ok(k) => finish(k),
+        Err(unavailable) => unavailable,
+    };
     match routed {
         Err(MeshBusy) => Reply::error(errors::BUSY).into(),
-        Ok(Routed::Local(reply)) => Outcome::Now(finish(key_reply(reply))),
-        Ok(Routed::Remote(future)) => Outcome::Later(Box::pin(async move { finish(key_reply(future.await)) })),
+        Ok(Routed::Local(reply)) => Outcome::Now(done(reply)),
+        Ok(Routed::Remote(future)) => Outcome::Later(Box::pin(async move { done(future.await) })),
     }
 }
 
-fn key_reply(reply: ShardReply) -> KeyReply {
+/// The key-space answer in a shard's reply; anything else means the owner could not answer
+/// (only while the process goes down).
+fn key_reply(reply: ShardReply) -> Result<KeyReply, Reply> {
     match reply {
-        ShardReply::Key(k) => k,
-        _ => KeyReply::Err(KeyspaceError::Full),
+        ShardReply::Key(k) => Ok(k),
+        _ => Err(Reply::error(errors::SHUTTING_DOWN)),
     }
 }
 
@@ -173,19 +179,25 @@ fn fan_out<T: 'static>(
         }
     }
     if routed.iter().all(|(_, r)| matches!(r, Routed::Local(_))) {
-        let replies = routed
-            .into_iter()
-            .map(|(p, r)| match r {
-                Routed::Local(reply) => (p, key_reply(reply)),
-                Routed::Remote(_) => unreachable!("checked all local"),
-            })
-            .collect();
+        let mut replies = Vec::with_capacity(routed.len());
+        for (positions, r) in routed {
+            let Routed::Local(reply) = r else {
+                unreachable!("checked all local")
+            };
+            match key_reply(reply) {
+                Ok(k) => replies.push((positions, k)),
+                Err(unavailable) => return unavailable.into(),
+            }
+        }
         return Outcome::Now(merge(replies, total));
     }
     Outcome::Later(Box::pin(async move {
         let mut replies = Vec::with_capacity(routed.len());
         for (positions, r) in routed {
-            replies.push((positions, key_reply(r.get().await)));
+            match key_reply(r.get().await) {
+                Ok(k) => replies.push((positions, k)),
+                Err(unavailable) => return unavailable,
+            }
         }
         merge(replies, total)
     }))
