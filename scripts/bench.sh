@@ -49,7 +49,7 @@ done
 
 for shards in 1 2; do
   port=$(free_port)
-  target/release/shardhub serve --shards "$shards" --resp 127.0.0.1:"$port" --http 127.0.0.1:0 \
+  target/release/shardhub serve --shards "$shards" --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 \
     --data-dir "$out/data$shards" 2>"$out/shardhub$shards.log" &
   pids+=($!); wait_port "$port"
   run_matrix "shardhub-${shards}s" "${pids[-1]}" "$port" "${cmds[@]}"

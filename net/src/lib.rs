@@ -6,6 +6,8 @@
 //! - [`resp`]: the Redis protocol (RESP2 and RESP3): request framing with Redis's limits and
 //!   error texts, reply encoding, the command table.
 //! - [`http`]: HTTP/1.1 request heads (via `httparse`) and response writing.
+//! - [`mqtt`]: for now, the "server unavailable" answer to a CONNECT.
 
 pub mod http;
+pub mod mqtt;
 pub mod resp;

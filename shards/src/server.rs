@@ -41,25 +41,32 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
 
     let backlog = config.listen.backlog;
     let resp = bind_reuseport("RESP", &config.listen.resp, shard_count, backlog)?;
+    let mqtt = bind_reuseport("MQTT", &config.listen.mqtt, shard_count, backlog)?;
     let http = bind_reuseport("HTTP", &config.listen.http, shard_count, backlog)?;
     let ports = Ports {
         resp: resp[0].local_addr().map(|a| a.port()).unwrap_or(0),
         http: http[0].local_addr().map(|a| a.port()).unwrap_or(0),
     };
     let resp_addr = resp[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mqtt_addr = mqtt[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
     let http_addr = http[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
 
     let (endpoints, doorbells) = crate::mesh::build(shard_count, config.mesh.ring_capacity);
     let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let (started_tx, started_rx) = mpsc::sync_channel::<StartReport>(shard_count);
-    for (id, ((endpoint, resp), http)) in endpoints.into_iter().zip(resp).zip(http).enumerate() {
+    let listeners = resp
+        .into_iter()
+        .zip(mqtt)
+        .zip(http)
+        .map(|((resp, mqtt), http)| ShardListeners { resp, mqtt, http });
+    for (id, (endpoint, listeners)) in endpoints.into_iter().zip(listeners).enumerate() {
         let cpu = (config.server.pin_cpus && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
         let shared = shared.clone();
         let started = started_tx.clone();
         std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard::run(id as u16, shared, endpoint, ShardListeners { resp, http }, cpu, started))
+            .spawn(move || shard::run(id as u16, shared, endpoint, listeners, cpu, started))
             .map_err(|e| ServerError::ShardStart { shard: id, source: e })?;
     }
     let deadline = Instant::now() + SHARD_START_TIMEOUT;
@@ -95,9 +102,9 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     tracing::info!(
         resp = %resp_addr,
         http = %http_addr,
-        mqtt = %config.listen.mqtt,
+        mqtt = %mqtt_addr,
         shards = shard_count,
-        "listening (mqtt is reserved for the IoT gateway and not served yet)"
+        "listening (mqtt answers CONNECT with 'server unavailable' until the broker exists)"
     );
     notify(&[sd_notify::NotifyState::Ready]);
 

@@ -20,11 +20,12 @@ use crate::mesh::{Mesh, MeshBusy, MeshEndpoint, ReplyFuture};
 use crate::metrics::{MetricsSnapshot, ShardMetrics};
 use crate::shard_op::{ShardOp, ShardReply, ShardStats};
 use crate::shared::{unix_ms, Shared};
-use crate::{http_conn, resp_conn};
+use crate::{http_conn, mqtt_conn, resp_conn};
 
 /// The listeners a shard serves, bound for it by the main thread.
 pub struct ShardListeners {
     pub resp: StdTcpListener,
+    pub mqtt: StdTcpListener,
     pub http: StdTcpListener,
 }
 
@@ -43,7 +44,7 @@ pub struct Shard {
     pub request_limits: Cell<RequestLimits>,
     pub max_connections: Cell<usize>,
     config_generation: Cell<u64>,
-    /// Cancels the RESP accept loop when a drain starts. The HTTP listener stays open so load
+    /// Cancels the RESP and MQTT accept loops when a drain starts. The HTTP listener stays open so load
     /// balancers keep reading 503 from /readyz until the process exits.
     accept_canceller: RefCell<Option<Canceller>>,
 }
@@ -220,6 +221,13 @@ pub fn run(
                 return;
             }
         };
+        let mqtt = match TcpListener::from_std(listeners.mqtt) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = started.send(Err((id, e)));
+                return;
+            }
+        };
         let http = match TcpListener::from_std(listeners.http) {
             Ok(l) => l,
             Err(e) => {
@@ -232,7 +240,8 @@ pub fn run(
         tracing::info!(shard = id, driver, cpu = cpu.map(|c| c.id), "shard started");
 
         let handle = shard.accept_canceller.borrow().as_ref().expect("set at start").handle();
-        monoio::spawn(accept_loop(shard.clone(), resp, Some(handle), Protocol::Resp));
+        monoio::spawn(accept_loop(shard.clone(), resp, Some(handle.clone()), Protocol::Resp));
+        monoio::spawn(accept_loop(shard.clone(), mqtt, Some(handle), Protocol::Mqtt));
         monoio::spawn(accept_loop(shard.clone(), http, None, Protocol::Http));
         monoio::spawn(housekeeping(shard.clone()));
         let _ = started.send(Ok((id, driver)));
@@ -244,6 +253,7 @@ pub fn run(
 #[derive(Clone, Copy)]
 enum Protocol {
     Resp,
+    Mqtt,
     Http,
 }
 
@@ -279,6 +289,9 @@ fn spawn_connection(shard: &Rc<Shard>, stream: TcpStream, peer: std::net::Socket
         Protocol::Resp => {
             monoio::spawn(resp_conn::serve(shard.clone(), stream, peer));
         }
+        Protocol::Mqtt => {
+            monoio::spawn(mqtt_conn::serve(shard.clone(), stream));
+        }
         Protocol::Http => {
             monoio::spawn(http_conn::serve(shard.clone(), stream));
         }
@@ -301,7 +314,7 @@ async fn housekeeping(shard: Rc<Shard>) {
         shard.refresh_config();
         if shard.shared.lifecycle.is_draining() {
             if let Some(canceller) = shard.accept_canceller.borrow_mut().take() {
-                tracing::info!(shard = shard.id, "draining: RESP listener closed");
+                tracing::info!(shard = shard.id, "draining: RESP and MQTT listeners closed");
                 canceller.cancel();
             }
         }

@@ -14,6 +14,7 @@ pub struct Server {
     pub child: Child,
     pub resp_port: u16,
     pub http_port: u16,
+    pub mqtt_port: u16,
     /// Every line the server logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
     pub data_dir: tempfile::TempDir,
@@ -34,7 +35,14 @@ impl Server {
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .args(["--shards", &shards.to_string()])
-            .args(["--resp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args([
+                "--resp",
+                "127.0.0.1:0",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(extra)
@@ -64,6 +72,7 @@ impl Server {
             child,
             resp_port: port_after(&line, "resp"),
             http_port: port_after(&line, "http"),
+            mqtt_port: port_after(&line, "mqtt"),
             log,
             data_dir,
         }
