@@ -97,7 +97,7 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
             match parser.next(&mut rbuf) {
                 Ok(Some(request)) => {
                     let started = Instant::now();
-                    let (command, outcome) = dispatch(shard, session, request);
+                    let (command, outcome) = dispatch(shard, session, request, started);
                     // After dispatch: HELLO's own reply already speaks the new protocol.
                     let protocol = session.protocol;
                     match outcome {

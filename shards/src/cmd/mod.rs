@@ -46,7 +46,14 @@ impl From<Reply> for Outcome {
 }
 
 /// The command index (for metrics) and what to answer.
-pub fn dispatch(shard: &Rc<Shard>, session: &mut Session, request: Request) -> (Option<usize>, Outcome) {
+/// `now` is when the request was framed; it stamps the client's last activity (the driver
+/// already read the clock for latency, so the hot path reads it once).
+pub fn dispatch(
+    shard: &Rc<Shard>,
+    session: &mut Session,
+    request: Request,
+    now: std::time::Instant,
+) -> (Option<usize>, Outcome) {
     let Some(spec) = CommandSpec::lookup(request.name()) else {
         return (None, Outcome::Now(errors::unknown_command(&request.args)));
     };
@@ -69,7 +76,7 @@ pub fn dispatch(shard: &Rc<Shard>, session: &mut Session, request: Request) -> (
     {
         let mut state = session.client.state.borrow_mut();
         state.last_command = spec.name;
-        state.last_active = std::time::Instant::now();
+        state.last_active = now;
     }
     let outcome = match spec.id {
         CommandId::Ping => connection::ping(args),
