@@ -6,11 +6,15 @@
 //!
 //! - [`slot`]: Redis Cluster key slots (CRC16/XMODEM mod 16384) and the slot -> shard table.
 //! - [`keyspace`]: the string key space a shard owns, with lazy and active expiry.
+//! - [`seckill`]: flash-sale inventory: SKUs, expiring reservations, orders, per-user limits.
+//! - [`journal`]: the framing of log records (length + CRC32C).
 
 pub mod error;
+pub mod journal;
 pub mod keyspace;
+pub mod seckill;
 pub mod slot;
 
-pub use error::KeyspaceError;
+pub use error::{KeyspaceError, SeckillError};
 pub use keyspace::{KeyOp, KeyReply, Keyspace, KeyspaceLimits};
 pub use slot::{key_hash_slot, ShardId, Slot, SlotTable, SLOT_COUNT};

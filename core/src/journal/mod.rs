@@ -1,0 +1,7 @@
+//! The on-disk shape of a shard's append-only log: framed records. What goes inside a record
+//! belongs to the state machine that writes it (see [`crate::seckill::Event`]); this module only
+//! frames bytes so that a torn or corrupted write is told apart from a good record.
+
+mod frame;
+
+pub use frame::{encode_frame, FrameError, FrameReader, FRAME_HEADER_BYTES};

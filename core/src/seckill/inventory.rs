@@ -1,0 +1,583 @@
+//! One shard's flash-sale state: its SKUs, their orders, per-user holdings, REQIDs and the
+//! reservation deadlines, as a pure state machine.
+//!
+//! Every command checks first and changes nothing on a refusal. An accepted command builds an
+//! [`Event`], hands it to the caller's [`EventSink`] (the log) and then applies it with
+//! [`Inventory::apply`], the only mutator, which is also what replay calls. So a replayed log
+//! rebuilds exactly the state the live commands built.
+
+use std::collections::{BTreeSet, HashMap};
+
+use ahash::RandomState;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, EventSink};
+use super::OrderId;
+use crate::error::SeckillError;
+use crate::slot::Slot;
+
+/// Bounds of one shard's inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InventoryLimits {
+    pub skus_max: usize,
+    pub orders_max: usize,
+    /// Most units one BUY may reserve.
+    pub qty_max: u32,
+}
+
+/// A SKU's current sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Sku {
+    /// Bumped by every STOCK.SET, so orders of an earlier sale never move this sale's counts.
+    generation: u64,
+    /// The STOCK.SET total plus every restock since: always available + reserved + sold.
+    total: u64,
+    available: u64,
+    reserved: u64,
+    sold: u64,
+    /// Units one user may hold (reserved + sold); 0 means no cap.
+    limit: u64,
+    hold_ms: u64,
+    /// Units each user holds in this sale; a user holding nothing has no entry.
+    holdings: HashMap<Bytes, u64, RandomState>,
+    /// (user, REQID) -> the order that REQID created in this sale.
+    reqids: HashMap<(Bytes, Bytes), OrderId, RandomState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderState {
+    Reserved,
+    Paid,
+    Cancelled,
+    Expired,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Reserved => "reserved",
+            OrderState::Paid => "paid",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub sku: Bytes,
+    pub user: Bytes,
+    pub qty: u32,
+    pub state: OrderState,
+    /// The sale (SKU generation) the units belong to.
+    generation: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub expires_ms: u64,
+}
+
+/// What STOCK.GET shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockView {
+    pub available: u64,
+    pub reserved: u64,
+    pub sold: u64,
+    pub limit: u64,
+    pub hold_ms: u64,
+    pub total: u64,
+}
+
+/// A SECKILL.BUY as the owner receives it.
+#[derive(Debug, Clone)]
+pub struct Buy {
+    pub sku: Bytes,
+    pub user: Bytes,
+    pub qty: u32,
+    pub reqid: Option<Bytes>,
+    /// The SKU's slot, which the order id carries.
+    pub slot: Slot,
+}
+
+/// An accepted BUY: the order id, and whether this call created it (false: a REQID retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bought {
+    pub id: OrderId,
+    pub created: bool,
+}
+
+/// The state a snapshot keeps; deadlines are rebuilt from the orders.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    skus: HashMap<Bytes, Sku, RandomState>,
+    orders: HashMap<OrderId, Order, RandomState>,
+    slot_seq: HashMap<Slot, u64, RandomState>,
+}
+
+#[derive(Debug)]
+pub struct Inventory {
+    limits: InventoryLimits,
+    skus: HashMap<Bytes, Sku, RandomState>,
+    orders: HashMap<OrderId, Order, RandomState>,
+    /// (expires_ms, id) of every reserved order, earliest first.
+    deadlines: BTreeSet<(u64, OrderId)>,
+    /// Last sequence handed out per slot.
+    slot_seq: HashMap<Slot, u64, RandomState>,
+    /// SKUs whose "sold out" status changed since the last `take_soldout_changes`.
+    soldout_changes: Vec<(Bytes, bool)>,
+}
+
+impl Inventory {
+    pub fn new(limits: InventoryLimits) -> Self {
+        Self {
+            limits,
+            skus: HashMap::default(),
+            orders: HashMap::default(),
+            deadlines: BTreeSet::new(),
+            slot_seq: HashMap::default(),
+            soldout_changes: Vec::new(),
+        }
+    }
+
+    pub fn set_limits(&mut self, limits: InventoryLimits) {
+        self.limits = limits;
+    }
+
+    pub fn skus_len(&self) -> usize {
+        self.skus.len()
+    }
+
+    pub fn orders_len(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn reserved_orders_len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    // ---- commands ----
+
+    /// STOCK.SET: starts a new sale of `total` units.
+    pub fn set_stock(
+        &mut self,
+        sku: Bytes,
+        total: u64,
+        limit: u64,
+        hold_ms: u64,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SeckillError> {
+        if !self.skus.contains_key(&sku) && self.skus.len() >= self.limits.skus_max {
+            return Err(SeckillError::SkusFull);
+        }
+        self.commit(
+            Event::StockSet {
+                sku,
+                total,
+                limit,
+                hold_ms,
+            },
+            sink,
+        );
+        Ok(())
+    }
+
+    /// STOCK.ADD: returns the new available count.
+    pub fn add_stock(&mut self, sku: Bytes, delta: i64, sink: &mut impl EventSink) -> Result<u64, SeckillError> {
+        let s = self.skus.get(&sku).ok_or(SeckillError::NoSku)?;
+        let available = add_signed(s.available, delta)?;
+        add_signed(s.total, delta)?;
+        self.commit(Event::StockAdded { sku, delta }, sink);
+        Ok(available)
+    }
+
+    pub fn stock(&self, sku: &[u8]) -> Option<StockView> {
+        self.skus.get(sku).map(|s| StockView {
+            available: s.available,
+            reserved: s.reserved,
+            sold: s.sold,
+            limit: s.limit,
+            hold_ms: s.hold_ms,
+            total: s.total,
+        })
+    }
+
+    /// Whether the SKU exists and has nothing available: what the sold-out hint says.
+    pub fn is_sold_out(&self, sku: &[u8]) -> bool {
+        self.skus.get(sku).is_some_and(|s| s.available == 0)
+    }
+
+    /// SECKILL.BUY.
+    pub fn buy(&mut self, buy: Buy, now_ms: u64, sink: &mut impl EventSink) -> Result<Bought, SeckillError> {
+        let s = self.skus.get(&buy.sku).ok_or(SeckillError::NoSku)?;
+        if buy.qty == 0 || buy.qty > self.limits.qty_max {
+            return Err(SeckillError::BadQty);
+        }
+        if let Some(reqid) = &buy.reqid {
+            if let Some(&id) = s.reqids.get(&(buy.user.clone(), reqid.clone())) {
+                let order = self.orders.get(&id).ok_or(SeckillError::Inconsistent("REQID of a lost order"))?;
+                if order.qty != buy.qty {
+                    return Err(SeckillError::ReqidMismatch);
+                }
+                return Ok(Bought { id, created: false });
+            }
+        }
+        let qty = u64::from(buy.qty);
+        if s.available < qty {
+            return Err(SeckillError::SoldOut);
+        }
+        let held = s.holdings.get(&buy.user).copied().unwrap_or(0);
+        if s.limit > 0 && held + qty > s.limit {
+            return Err(SeckillError::Limit);
+        }
+        if self.orders.len() >= self.limits.orders_max {
+            return Err(SeckillError::OrdersFull);
+        }
+        let id = OrderId {
+            slot: buy.slot,
+            seq: self.slot_seq.get(&buy.slot).map_or(1, |seq| seq + 1),
+        };
+        let expires_ms = now_ms.saturating_add(s.hold_ms);
+        self.commit(
+            Event::Reserved {
+                id,
+                sku: buy.sku,
+                user: buy.user,
+                qty: buy.qty,
+                reqid: buy.reqid,
+                at_ms: now_ms,
+                expires_ms,
+            },
+            sink,
+        );
+        Ok(Bought { id, created: true })
+    }
+
+    /// ORDER.PAY: paying a paid order again is fine and sells nothing more.
+    pub fn pay(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<(), SeckillError> {
+        match self.live_state(id, now_ms, sink)? {
+            OrderState::Paid => Ok(()),
+            OrderState::Cancelled => Err(SeckillError::Cancelled),
+            OrderState::Expired => Err(SeckillError::Expired),
+            OrderState::Reserved => {
+                self.commit(Event::Paid { id, at_ms: now_ms }, sink);
+                Ok(())
+            }
+        }
+    }
+
+    /// ORDER.CANCEL: cancelling a cancelled order again is fine; a paid one cannot be.
+    pub fn cancel(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<(), SeckillError> {
+        match self.live_state(id, now_ms, sink)? {
+            OrderState::Cancelled => Ok(()),
+            OrderState::Paid => Err(SeckillError::Paid),
+            OrderState::Expired => Err(SeckillError::Expired),
+            OrderState::Reserved => {
+                self.commit(Event::Cancelled { id, at_ms: now_ms }, sink);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<&Order> {
+        self.orders.get(&id)
+    }
+
+    /// Expires up to `max` reservations whose deadline is at or before `now_ms`; returns how
+    /// many it expired.
+    pub fn expire_due(&mut self, now_ms: u64, max: usize, sink: &mut impl EventSink) -> usize {
+        let mut expired = 0;
+        while expired < max {
+            let Some(&(deadline, id)) = self.deadlines.first() else {
+                break;
+            };
+            if deadline > now_ms {
+                break;
+            }
+            self.commit(Event::Expired { id, at_ms: now_ms }, sink);
+            expired += 1;
+        }
+        expired
+    }
+
+    /// The earliest pending deadline, if any.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// SKUs whose sold-out status flipped since the last call, with the new status.
+    pub fn take_soldout_changes(&mut self) -> std::vec::Drain<'_, (Bytes, bool)> {
+        self.soldout_changes.drain(..)
+    }
+
+    /// Every SKU now sold out (to announce after a restart).
+    pub fn soldout_skus(&self) -> impl Iterator<Item = &Bytes> {
+        self.skus.iter().filter(|(_, s)| s.available == 0).map(|(sku, _)| sku)
+    }
+
+    /// An order's state, expiring it first if it is reserved past its deadline: the deadline
+    /// decides, not whether the expiry timer has run yet.
+    fn live_state(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<OrderState, SeckillError> {
+        let order = self.orders.get(&id).ok_or(SeckillError::NoOrder)?;
+        if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
+            self.commit(Event::Expired { id, at_ms: now_ms }, sink);
+            return Ok(OrderState::Expired);
+        }
+        Ok(order.state)
+    }
+
+    /// Logs then applies an event the command has already checked.
+    fn commit(&mut self, event: Event, sink: &mut impl EventSink) {
+        sink.record(&event);
+        if let Err(e) = self.apply(event) {
+            unreachable!("a checked command built an event that does not apply: {e}");
+        }
+    }
+
+    // ---- the only mutator ----
+
+    /// Applies one event: from a command just now, or from the log at start.
+    pub fn apply(&mut self, event: Event) -> Result<(), SeckillError> {
+        use SeckillError::Inconsistent;
+        match event {
+            Event::StockSet {
+                sku,
+                total,
+                limit,
+                hold_ms,
+            } => {
+                let was_soldout = self.skus.get(&sku).map(|s| s.available == 0);
+                let generation = self.skus.get(&sku).map_or(1, |s| s.generation + 1);
+                self.skus.insert(
+                    sku.clone(),
+                    Sku {
+                        generation,
+                        total,
+                        available: total,
+                        reserved: 0,
+                        sold: 0,
+                        limit,
+                        hold_ms,
+                        holdings: HashMap::default(),
+                        reqids: HashMap::default(),
+                    },
+                );
+                if was_soldout != Some(total == 0) {
+                    self.soldout_changes.push((sku, total == 0));
+                }
+            }
+            Event::StockAdded { sku, delta } => {
+                let s = self.skus.get_mut(&sku).ok_or(Inconsistent("restock of an unknown sku"))?;
+                let before = s.available;
+                s.available = add_signed(s.available, delta).map_err(|_| Inconsistent("restock below zero"))?;
+                s.total = add_signed(s.total, delta).map_err(|_| Inconsistent("restock below zero"))?;
+                let after = s.available;
+                self.note_availability(&sku, before, after);
+            }
+            Event::Reserved {
+                id,
+                sku,
+                user,
+                qty,
+                reqid,
+                at_ms,
+                expires_ms,
+            } => {
+                if self.orders.contains_key(&id) {
+                    return Err(Inconsistent("order id used twice"));
+                }
+                let s = self.skus.get_mut(&sku).ok_or(Inconsistent("reservation of an unknown sku"))?;
+                let units = u64::from(qty);
+                let before = s.available;
+                s.available = before.checked_sub(units).ok_or(Inconsistent("reservation beyond stock"))?;
+                s.reserved += units;
+                *s.holdings.entry(user.clone()).or_insert(0) += units;
+                if let Some(reqid) = reqid {
+                    s.reqids.insert((user.clone(), reqid), id);
+                }
+                let generation = s.generation;
+                let after = s.available;
+                self.orders.insert(
+                    id,
+                    Order {
+                        sku: sku.clone(),
+                        user,
+                        qty,
+                        state: OrderState::Reserved,
+                        generation,
+                        created_ms: at_ms,
+                        updated_ms: at_ms,
+                        expires_ms,
+                    },
+                );
+                self.deadlines.insert((expires_ms, id));
+                let seq = self.slot_seq.entry(id.slot).or_insert(0);
+                *seq = (*seq).max(id.seq);
+                self.note_availability(&sku, before, after);
+            }
+            Event::Paid { id, at_ms } => self.settle(id, at_ms, OrderState::Paid)?,
+            Event::Cancelled { id, at_ms } => self.settle(id, at_ms, OrderState::Cancelled)?,
+            Event::Expired { id, at_ms } => self.settle(id, at_ms, OrderState::Expired)?,
+        }
+        Ok(())
+    }
+
+    /// Moves a reserved order to its final state; its units go to sold, or back to available.
+    fn settle(&mut self, id: OrderId, at_ms: u64, to: OrderState) -> Result<(), SeckillError> {
+        use SeckillError::Inconsistent;
+        let order = self.orders.get_mut(&id).ok_or(Inconsistent("settling an unknown order"))?;
+        if order.state != OrderState::Reserved {
+            return Err(Inconsistent("settling an order that is not reserved"));
+        }
+        order.state = to;
+        order.updated_ms = at_ms;
+        self.deadlines.remove(&(order.expires_ms, id));
+        let Some(s) = self.skus.get_mut(&order.sku) else {
+            return Err(Inconsistent("order of an unknown sku"));
+        };
+        if s.generation != order.generation {
+            // The sale this order belonged to was replaced by STOCK.SET; its units went with it.
+            return Ok(());
+        }
+        let units = u64::from(order.qty);
+        s.reserved -= units;
+        if to == OrderState::Paid {
+            s.sold += units;
+            return Ok(());
+        }
+        let before = s.available;
+        s.available += units;
+        let after = s.available;
+        if let Some(held) = s.holdings.get_mut(&order.user) {
+            *held -= units;
+            if *held == 0 {
+                s.holdings.remove(&order.user);
+            }
+        }
+        let sku = order.sku.clone();
+        self.note_availability(&sku, before, after);
+        Ok(())
+    }
+
+    fn note_availability(&mut self, sku: &Bytes, before: u64, after: u64) {
+        if (before == 0) != (after == 0) {
+            self.soldout_changes.push((sku.clone(), after == 0));
+        }
+    }
+
+    // ---- snapshots ----
+
+    /// The whole state in postcard form.
+    pub fn snapshot(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct SnapshotRef<'a> {
+            skus: &'a HashMap<Bytes, Sku, RandomState>,
+            orders: &'a HashMap<OrderId, Order, RandomState>,
+            slot_seq: &'a HashMap<Slot, u64, RandomState>,
+        }
+        postcard::to_allocvec(&SnapshotRef {
+            skus: &self.skus,
+            orders: &self.orders,
+            slot_seq: &self.slot_seq,
+        })
+        .expect("encoding into a Vec")
+    }
+
+    /// Rebuilds an inventory from [`Inventory::snapshot`] bytes.
+    pub fn restore(bytes: &[u8], limits: InventoryLimits) -> Result<Inventory, postcard::Error> {
+        let snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        let deadlines = snapshot
+            .orders
+            .iter()
+            .filter(|(_, o)| o.state == OrderState::Reserved)
+            .map(|(id, o)| (o.expires_ms, *id))
+            .collect();
+        Ok(Inventory {
+            limits,
+            skus: snapshot.skus,
+            orders: snapshot.orders,
+            deadlines,
+            slot_seq: snapshot.slot_seq,
+            soldout_changes: Vec::new(),
+        })
+    }
+
+    /// Checks the no-oversell equations for every SKU against its orders; returns what is
+    /// wrong. O(orders): for tests and for the check after a replay.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut reserved: HashMap<&Bytes, u64> = HashMap::new();
+        let mut sold: HashMap<&Bytes, u64> = HashMap::new();
+        let mut held: HashMap<(&Bytes, &Bytes), u64> = HashMap::new();
+        let mut deadlines = 0;
+        for (id, o) in &self.orders {
+            let Some(s) = self.skus.get(&o.sku) else {
+                return Err(format!("order {id} of unknown sku"));
+            };
+            if o.state == OrderState::Reserved {
+                deadlines += 1;
+                if !self.deadlines.contains(&(o.expires_ms, *id)) {
+                    return Err(format!("reserved order {id} has no deadline"));
+                }
+            }
+            if self.slot_seq.get(&id.slot).is_none_or(|seq| *seq < id.seq) {
+                return Err(format!("order {id} is beyond its slot's sequence"));
+            }
+            if o.generation != s.generation {
+                continue;
+            }
+            let units = u64::from(o.qty);
+            match o.state {
+                OrderState::Reserved => *reserved.entry(&o.sku).or_default() += units,
+                OrderState::Paid => *sold.entry(&o.sku).or_default() += units,
+                _ => continue,
+            }
+            *held.entry((&o.sku, &o.user)).or_default() += units;
+        }
+        if deadlines != self.deadlines.len() {
+            return Err(format!("{} deadlines for {deadlines} reserved orders", self.deadlines.len()));
+        }
+        for (name, s) in &self.skus {
+            let sku = String::from_utf8_lossy(name);
+            if s.available + s.reserved + s.sold != s.total {
+                return Err(format!(
+                    "{sku}: available {} + reserved {} + sold {} != total {}",
+                    s.available, s.reserved, s.sold, s.total
+                ));
+            }
+            let want_reserved = reserved.get(name).copied().unwrap_or(0);
+            let want_sold = sold.get(name).copied().unwrap_or(0);
+            if s.reserved != want_reserved || s.sold != want_sold {
+                return Err(format!(
+                    "{sku}: counts reserved {} sold {}, orders say {want_reserved} and {want_sold}",
+                    s.reserved, s.sold
+                ));
+            }
+            for (user, units) in &s.holdings {
+                let want = held.get(&(name, user)).copied().unwrap_or(0);
+                if *units != want || *units == 0 {
+                    return Err(format!("{sku}: holding {units} for a user whose orders say {want}"));
+                }
+            }
+            let holders = held.keys().filter(|(k, _)| *k == name).count();
+            if holders != s.holdings.len() {
+                return Err(format!("{sku}: {} holdings for {holders} holders", s.holdings.len()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The same state, ignoring bounds and pending hint changes (for replay tests).
+    pub fn same_state(&self, other: &Inventory) -> bool {
+        self.skus == other.skus
+            && self.orders == other.orders
+            && self.deadlines == other.deadlines
+            && self.slot_seq == other.slot_seq
+    }
+}
+
+fn add_signed(value: u64, delta: i64) -> Result<u64, SeckillError> {
+    if delta >= 0 {
+        value.checked_add(delta as u64).ok_or(SeckillError::Overflow)
+    } else {
+        value.checked_sub(delta.unsigned_abs()).ok_or(SeckillError::BelowZero)
+    }
+}

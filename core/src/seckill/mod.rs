@@ -1,0 +1,20 @@
+//! Flash-sale inventory ("seckill"): SKUs, reservations that expire, payments, cancellations,
+//! per-user limits and idempotent retries, for the SKUs one shard owns.
+//!
+//! - [`Inventory`]: the state machine. Commands check, build an [`Event`], log it through an
+//!   [`EventSink`], then apply it; replay applies logged events the same way.
+//! - [`OrderId`]: `<slot>-<seq>`, so an order routes to its owner without a lookup.
+//!
+//! The invariant everything here protects: for every SKU, available + reserved + sold equals
+//! the total (STOCK.SET plus restocks), and reserved and sold equal the sums over the sale's
+//! orders. [`Inventory::check_invariants`] checks it; the property tests drive it.
+
+mod event;
+mod inventory;
+mod order_id;
+#[cfg(test)]
+mod proptests;
+
+pub use event::{Event, EventSink};
+pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView};
+pub use order_id::OrderId;
