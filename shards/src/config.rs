@@ -25,6 +25,18 @@ pub const HOT_KEYS: &[&str] = &[
     "lifecycle.drain_timeout_ms",
     "lifecycle.drain_quiet_ms",
     "lifecycle.config_poll_ms",
+    "seckill.batch_fsync_ms",
+    "seckill.admission_queue",
+    "seckill.max_skus_per_shard",
+    "seckill.max_orders_per_shard",
+    "seckill.max_qty",
+    "seckill.max_id_bytes",
+    "seckill.default_hold_secs",
+    "seckill.expiry_tick_ms",
+    "seckill.expire_per_tick",
+    "seckill.snapshot_log_bytes",
+    "seckill.log_pending_max",
+    "seckill.metrics_skus_max",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -36,6 +48,7 @@ pub struct Config {
     pub keyspace: KeyspaceConfig,
     pub mesh: MeshConfig,
     pub lifecycle: LifecycleConfig,
+    pub seckill: SeckillConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,6 +188,66 @@ impl Default for LifecycleConfig {
     }
 }
 
+/// When a flash-sale change is acknowledged, relative to its log record reaching the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the group's fdatasync.
+    Sync,
+    /// After the group's write; fdatasync every `batch_fsync_ms`.
+    Batch,
+    /// After the group's write; never fsynced by us.
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeckillConfig {
+    pub durability: Durability,
+    /// In batch mode, how often written log records are fsynced.
+    pub batch_fsync_ms: u64,
+    /// BUYs one shard lets wait on one owner shard; beyond it, -BUSY.
+    pub admission_queue: usize,
+    pub max_skus_per_shard: usize,
+    pub max_orders_per_shard: usize,
+    /// Most units one BUY may reserve.
+    pub max_qty: u32,
+    /// Longest SKU, user or REQID.
+    pub max_id_bytes: usize,
+    /// HOLD of a STOCK.SET that names none.
+    pub default_hold_secs: u64,
+    /// How often an owner shard expires due reservations.
+    pub expiry_tick_ms: u64,
+    /// Most reservations one expiry tick expires, so a tick stays short.
+    pub expire_per_tick: usize,
+    /// Log bytes since the last snapshot that trigger a new one.
+    pub snapshot_log_bytes: u64,
+    /// Log records a shard may have waiting for the disk; beyond it, -BUSY.
+    pub log_pending_max: usize,
+    /// SKUs per shard with their own metric labels; the rest are counted as "_other".
+    pub metrics_skus_max: usize,
+}
+
+impl Default for SeckillConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Sync,
+            batch_fsync_ms: 10,
+            admission_queue: 4096,
+            max_skus_per_shard: 100_000,
+            max_orders_per_shard: 5_000_000,
+            max_qty: 100,
+            max_id_bytes: 128,
+            default_hold_secs: 900,
+            expiry_tick_ms: 100,
+            expire_per_tick: 10_000,
+            snapshot_log_bytes: 64 * 1024 * 1024,
+            log_pending_max: 65_536,
+            metrics_skus_max: 1000,
+        }
+    }
+}
+
 /// Values given on the command line; they win over the file.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -189,6 +262,9 @@ pub struct Overrides {
 /// Bounds the validation enforces; beyond them a value is a mistake, not a tuning choice.
 const SHARDS_MAX: usize = 1024;
 const RING_CAPACITY_MIN: usize = 16;
+/// Longest reservation hold: a year. Longer is a typo, and it keeps deadlines far from overflow.
+pub const HOLD_SECS_MAX: u64 = 365 * 24 * 3600;
+const SNAPSHOT_LOG_BYTES_MIN: u64 = 4096;
 
 impl Config {
     /// Reads and validates a file, then applies the overrides.
@@ -303,6 +379,16 @@ impl Config {
                 "keyspace.active_expire_keys_per_cycle",
                 self.keyspace.active_expire_keys_per_cycle,
             ),
+            ("seckill.admission_queue", self.seckill.admission_queue),
+            ("seckill.max_skus_per_shard", self.seckill.max_skus_per_shard),
+            ("seckill.max_orders_per_shard", self.seckill.max_orders_per_shard),
+            ("seckill.max_qty", self.seckill.max_qty as usize),
+            ("seckill.max_id_bytes", self.seckill.max_id_bytes),
+            ("seckill.default_hold_secs", self.seckill.default_hold_secs as usize),
+            ("seckill.expiry_tick_ms", self.seckill.expiry_tick_ms as usize),
+            ("seckill.expire_per_tick", self.seckill.expire_per_tick),
+            ("seckill.batch_fsync_ms", self.seckill.batch_fsync_ms as usize),
+            ("seckill.log_pending_max", self.seckill.log_pending_max),
         ] {
             if value == 0 {
                 return bad(key, "0".into(), "a positive number");
@@ -320,6 +406,20 @@ impl Config {
                 "keyspace.active_expire_interval_ms",
                 "0".into(),
                 "a positive number of milliseconds",
+            );
+        }
+        if self.seckill.default_hold_secs > HOLD_SECS_MAX {
+            return bad(
+                "seckill.default_hold_secs",
+                self.seckill.default_hold_secs.to_string(),
+                "at most 31536000 (a year)",
+            );
+        }
+        if self.seckill.snapshot_log_bytes < SNAPSHOT_LOG_BYTES_MIN {
+            return bad(
+                "seckill.snapshot_log_bytes",
+                self.seckill.snapshot_log_bytes.to_string(),
+                "at least 4096",
             );
         }
         if self.mesh.ring_capacity < RING_CAPACITY_MIN {
@@ -400,6 +500,10 @@ impl ConfigDiff {
         next.limits.max_inline_bytes = new.limits.max_inline_bytes;
         next.keyspace = new.keyspace.clone();
         next.lifecycle = new.lifecycle.clone();
+        next.seckill = SeckillConfig {
+            durability: running.seckill.durability,
+            ..new.seckill.clone()
+        };
         (diff, next)
     }
 }

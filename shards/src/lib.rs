@@ -4,13 +4,16 @@
 //!
 //! Reading order for a newcomer: [`server`] (start-up and shutdown), [`shard`] (one executor
 //! thread and what it owns), [`mesh`] (how shards talk), [`resp_conn`] and [`cmd`] (a RESP
-//! request from bytes to reply).
+//! request from bytes to reply), then [`seckill_owner`] and [`journal`] (flash sales and
+//! their durable log).
 
 pub mod clients;
 pub mod cmd;
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod http_conn;
+pub mod journal;
 pub mod lifecycle;
 pub mod listener;
 pub mod logging;
@@ -21,6 +24,9 @@ pub mod read_buf;
 pub mod resp_conn;
 pub mod rlimits;
 pub mod runtime;
+pub mod seckill_front;
+pub mod seckill_metrics;
+pub mod seckill_owner;
 pub mod server;
 pub mod shard;
 pub mod shard_op;

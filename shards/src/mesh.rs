@@ -83,6 +83,13 @@ pub fn build(shards: usize, capacity: usize) -> (Vec<MeshEndpoint>, Arc<[Doorbel
     (endpoints, doorbells)
 }
 
+/// Where a deferred reply goes: the request's source shard and its pending-table slot.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyTo {
+    src: usize,
+    id: u32,
+}
+
 /// Why a request could not be sent; the caller answers "busy".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MeshBusy;
@@ -166,8 +173,16 @@ impl Mesh {
         Ok(ReplyFuture { rx })
     }
 
+    /// Answers a request whose handler deferred its reply (it waited for the log).
+    pub fn reply(&self, to: ReplyTo, reply: ShardReply) {
+        self.send_reply(to.src, Envelope::Reply { id: to.id, reply });
+        self.doorbells[to.src].ring();
+    }
+
     /// Receives forever: executes requests with `handle` and completes reply futures.
-    pub async fn run(&self, spin: Duration, handle: impl Fn(ShardOp) -> ShardReply) {
+    /// `handle` answers at once with `Some`, or keeps the `ReplyTo` and answers later through
+    /// [`Mesh::reply`].
+    pub async fn run(&self, spin: Duration, handle: impl Fn(ShardOp, ReplyTo) -> Option<ShardReply>) {
         let mut last_traffic = Instant::now();
         loop {
             let moved = self.drain(&handle);
@@ -189,7 +204,7 @@ impl Mesh {
     }
 
     /// One pass over every incoming ring; returns how many envelopes moved.
-    fn drain(&self, handle: &impl Fn(ShardOp) -> ShardReply) -> usize {
+    fn drain(&self, handle: &impl Fn(ShardOp, ReplyTo) -> Option<ShardReply>) -> usize {
         let mut moved = self.flush_overflow();
         let shards = self.doorbells.len();
         for src in 0..shards {
@@ -215,9 +230,10 @@ impl Mesh {
                 match envelope {
                     Envelope::Request { id, op } => {
                         self.bump(|s| s.requests_received += 1);
-                        let reply = handle(op);
-                        self.send_reply(src, Envelope::Reply { id, reply });
-                        replied = true;
+                        if let Some(reply) = handle(op, ReplyTo { src, id }) {
+                            self.send_reply(src, Envelope::Reply { id, reply });
+                            replied = true;
+                        }
                     }
                     Envelope::Reply { id, reply } => {
                         let tx = self.pending.borrow_mut().try_remove(id as usize);
@@ -294,9 +310,17 @@ impl Mesh {
     }
 }
 
-/// The reply to a [`Mesh::call`].
+/// The reply to a [`Mesh::call`], or to a local request that waits for the log.
 pub struct ReplyFuture {
     rx: local_sync::oneshot::Receiver<ShardReply>,
+}
+
+impl ReplyFuture {
+    /// A reply this shard will send itself later.
+    pub fn local() -> (local_sync::oneshot::Sender<ShardReply>, ReplyFuture) {
+        let (tx, rx) = local_sync::oneshot::channel();
+        (tx, ReplyFuture { rx })
+    }
 }
 
 impl Future for ReplyFuture {
@@ -362,13 +386,13 @@ mod tests {
                 let mesh = Mesh::new(owner_end, 1024);
                 let seen = Rc::new(RefCell::new(Vec::new()));
                 let record = seen.clone();
-                let run = mesh.run(Duration::from_micros(20), move |op| match op {
+                let run = mesh.run(Duration::from_micros(20), move |op, _| match op {
                     ShardOp::Key(KeyOp::Get(seq)) => {
                         let n: u64 = std::str::from_utf8(&seq).unwrap().parse().unwrap();
                         record.borrow_mut().push(n);
-                        ShardReply::Key(KeyReply::Int(n as i64))
+                        Some(ShardReply::Key(KeyReply::Int(n as i64)))
                     }
-                    _ => ShardReply::Unavailable,
+                    _ => Some(ShardReply::Unavailable),
                 });
                 let done = async {
                     while seen.borrow().len() < REQUESTS as usize {
@@ -388,7 +412,7 @@ mod tests {
             let receiver = mesh.clone();
             monoio::spawn(async move {
                 receiver
-                    .run(Duration::from_micros(20), |_| ShardReply::Unavailable)
+                    .run(Duration::from_micros(20), |_, _| Some(ShardReply::Unavailable))
                     .await
             });
             let mut sent = 0u64;

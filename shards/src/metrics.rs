@@ -77,6 +77,7 @@ impl ShardMetrics {
 pub struct MetricsSnapshot {
     pub stats: ShardStats,
     pub metrics: ShardMetrics,
+    pub seckill: crate::seckill_metrics::SeckillMetrics,
 }
 
 /// A per-shard series: name, type, help text, and how to read it from a snapshot.
@@ -240,6 +241,8 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             h.len()
         );
     }
+    let seckill: Vec<_> = snapshots.iter().map(|s| (s.stats.shard, &s.seckill)).collect();
+    crate::seckill_metrics::render(&seckill, &mut out);
     let _ = writeln!(
         out,
         "# HELP shardhub_ready Whether the server accepts traffic (1) or is starting or draining (0)."

@@ -37,6 +37,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         path: config.server.data_dir.clone(),
         source: e,
     })?;
+    let _data_lock = crate::data_dir::claim(&config.server.data_dir, shard_count)?;
     crate::rlimits::check(&config);
 
     let backlog = config.listen.backlog;

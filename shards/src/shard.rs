@@ -16,11 +16,13 @@ use shardhub_net::resp::RequestLimits;
 
 use crate::clients::ClientRegistry;
 use crate::config::Config;
-use crate::mesh::{Mesh, MeshBusy, MeshEndpoint, ReplyFuture};
+use crate::mesh::{Mesh, MeshBusy, MeshEndpoint, ReplyFuture, ReplyTo};
 use crate::metrics::{MetricsSnapshot, ShardMetrics};
-use crate::shard_op::{ShardOp, ShardReply, ShardStats};
+use crate::seckill_front::SeckillFront;
+use crate::seckill_owner::{Completion, SeckillOwner};
+use crate::shard_op::{SeckillOp, ShardOp, ShardReply, ShardStats};
 use crate::shared::{unix_ms, Shared};
-use crate::{http_conn, mqtt_conn, resp_conn};
+use crate::{http_conn, mqtt_conn, resp_conn, seckill_owner};
 
 /// The listeners a shard serves, bound for it by the main thread.
 pub struct ShardListeners {
@@ -40,6 +42,10 @@ pub struct Shard {
     pub mesh: Mesh,
     pub metrics: RefCell<ShardMetrics>,
     pub clients: RefCell<ClientRegistry>,
+    /// The flash-sale SKUs and orders this shard owns, and their log.
+    pub seckill: SeckillOwner,
+    /// Sold-out hints and admission queues in front of every owner.
+    pub seckill_front: SeckillFront,
     /// Hot-reloadable settings, copied from the shared config when its generation moves.
     pub request_limits: Cell<RequestLimits>,
     pub max_connections: Cell<usize>,
@@ -50,9 +56,17 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn new(id: ShardId, shared: Arc<Shared>, driver: &'static str, endpoint: MeshEndpoint) -> Self {
+    fn new(
+        id: ShardId,
+        shared: Arc<Shared>,
+        driver: &'static str,
+        endpoint: MeshEndpoint,
+        seckill: SeckillOwner,
+    ) -> Self {
         let config = shared.config.load_full();
         Self {
+            seckill,
+            seckill_front: SeckillFront::new(shared.shard_count, config.seckill.max_skus_per_shard),
             id,
             driver,
             keyspace: RefCell::new(Keyspace::new(keyspace_limits(&config))),
@@ -75,19 +89,64 @@ impl Shard {
             ShardOp::Metrics => ShardReply::Metrics(Box::new(MetricsSnapshot {
                 stats: self.stats(),
                 metrics: self.metrics.borrow().clone(),
+                seckill: self.seckill.metrics.borrow().clone(),
             })),
             ShardOp::ClientList(filter) => ShardReply::ClientList(self.clients.borrow().list(&filter, self.id)),
             ShardOp::Ping => ShardReply::Pong,
+            ShardOp::SoldOutHint { sku, sold_out } => {
+                self.seckill_front.set_hint(sku, sold_out);
+                ShardReply::Pong
+            }
+            ShardOp::Seckill(_) => unreachable!("flash-sale ops go through `call` or `handle_remote`"),
+        }
+    }
+
+    /// Runs a request from another shard: answers at once, or (for flash-sale writes) parks
+    /// the reply until the log has it and answers through the mesh then.
+    fn handle_remote(&self, op: ShardOp, to: ReplyTo) -> Option<ShardReply> {
+        match op {
+            ShardOp::Seckill(op) => {
+                let started = matches!(op, SeckillOp::Buy(_)).then(std::time::Instant::now);
+                let (reply, wait) = self.seckill.execute(self, op);
+                if wait {
+                    self.seckill.defer(reply, Completion::Remote(to), started);
+                    None
+                } else {
+                    if let Some(started) = started {
+                        self.seckill.metrics.borrow_mut().record_reserve(started.elapsed());
+                    }
+                    Some(ShardReply::Seckill(reply))
+                }
+            }
+            op => Some(self.execute(op)),
         }
     }
 
     /// Runs `op` on `owner`: at once when that is this shard, else through the mesh.
     pub fn call(&self, owner: ShardId, op: ShardOp) -> Result<Routed, MeshBusy> {
-        if owner == self.id {
-            Ok(Routed::Local(self.execute(op)))
-        } else {
-            self.mesh.call(owner, op).map(Routed::Remote)
+        if owner != self.id {
+            return self.mesh.call(owner, op).map(Routed::Remote);
         }
+        match op {
+            ShardOp::Seckill(op) => {
+                let started = matches!(op, SeckillOp::Buy(_)).then(std::time::Instant::now);
+                let (reply, wait) = self.seckill.execute(self, op);
+                if wait {
+                    Ok(Routed::Remote(self.seckill.defer_local(reply, started)))
+                } else {
+                    if let Some(started) = started {
+                        self.seckill.metrics.borrow_mut().record_reserve(started.elapsed());
+                    }
+                    Ok(Routed::Local(ShardReply::Seckill(reply)))
+                }
+            }
+            op => Ok(Routed::Local(self.execute(op))),
+        }
+    }
+
+    /// Runs `op` on the owner of `key`'s slot.
+    pub fn call_owner_of(&self, key: &[u8], op: ShardOp) -> Result<Routed, MeshBusy> {
+        self.call(self.shared.slots.owner_of_key(key), op)
     }
 
     /// Applies a key operation on the key's owner.
@@ -121,6 +180,7 @@ impl Shard {
         self.keyspace.borrow_mut().set_limits(keyspace_limits(config));
         self.request_limits.set(request_limits(config));
         self.max_connections.set(config.limits.max_connections_per_shard);
+        self.seckill.apply_config(&config.seckill);
     }
 
     /// Picks up a reloaded config, if any.
@@ -236,7 +296,27 @@ pub fn run(
             }
         };
         let spin = Duration::from_micros(shared.config.load().mesh.spin_us);
-        let shard = Rc::new(Shard::new(id, shared, driver, endpoint));
+        let (seckill, recovery) = match SeckillOwner::open(id, &shared.config.load()) {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = started.send(Err((id, std::io::Error::other(e))));
+                return;
+            }
+        };
+        let shard = Rc::new(Shard::new(id, shared, driver, endpoint, seckill));
+        {
+            let inventory = shard.seckill.inventory.borrow();
+            tracing::info!(
+                shard = id,
+                snapshot = recovery.snapshot.is_some(),
+                records = recovery.records,
+                torn_bytes = recovery.torn_bytes,
+                skus = inventory.skus_len(),
+                orders = inventory.orders_len(),
+                reserved_orders = inventory.reserved_orders_len(),
+                "seckill log replayed"
+            );
+        }
         tracing::info!(shard = id, driver, cpu = cpu.map(|c| c.id), "shard started");
 
         let handle = shard.accept_canceller.borrow().as_ref().expect("set at start").handle();
@@ -244,9 +324,15 @@ pub fn run(
         monoio::spawn(accept_loop(shard.clone(), mqtt, Some(handle), Protocol::Mqtt));
         monoio::spawn(accept_loop(shard.clone(), http, None, Protocol::Http));
         monoio::spawn(housekeeping(shard.clone()));
+        monoio::spawn(seckill_owner::flusher(shard.clone()));
+        monoio::spawn(seckill_owner::expiry_timer(shard.clone()));
+        shard.seckill.announce_soldout(&shard);
         let _ = started.send(Ok((id, driver)));
         let mesh_shard = shard.clone();
-        shard.mesh.run(spin, move |op| mesh_shard.execute(op)).await;
+        shard
+            .mesh
+            .run(spin, move |op, to| mesh_shard.handle_remote(op, to))
+            .await;
     });
 }
 

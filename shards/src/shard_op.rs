@@ -1,6 +1,8 @@
 //! What one shard asks of another over the mesh, and the answers.
 
-use shardhub_core::{KeyOp, KeyReply};
+use bytes::Bytes;
+use shardhub_core::seckill::{Buy, Order, OrderId, StockView};
+use shardhub_core::{KeyOp, KeyReply, SeckillError};
 
 use crate::clients::ClientListFilter;
 use crate::metrics::MetricsSnapshot;
@@ -16,6 +18,49 @@ pub enum ShardOp {
     ClientList(ClientListFilter),
     /// An empty round trip, for `MESH PING`.
     Ping,
+    /// A flash-sale command for a SKU or order the destination owns.
+    Seckill(SeckillOp),
+    /// The owner of `sku` says whether it is sold out; the destination refuses BUYs for it
+    /// locally while it is. Fire-and-forget: the reply is dropped.
+    SoldOutHint { sku: Bytes, sold_out: bool },
+}
+
+pub enum SeckillOp {
+    StockSet {
+        sku: Bytes,
+        total: u64,
+        limit: u64,
+        hold_ms: u64,
+    },
+    StockAdd {
+        sku: Bytes,
+        delta: i64,
+    },
+    StockGet(Bytes),
+    Buy(Buy),
+    Pay(OrderId),
+    Cancel(OrderId),
+    OrderGet(OrderId),
+}
+
+impl SeckillOp {
+    /// Whether the op may write to the log (so it is refused when the log is down or full).
+    pub fn writes(&self) -> bool {
+        !matches!(self, SeckillOp::StockGet(_) | SeckillOp::OrderGet(_))
+    }
+}
+
+pub enum SeckillReply {
+    Ok,
+    Available(u64),
+    Stock(StockView),
+    OrderId(OrderId),
+    Order(Box<Order>),
+    Refused(SeckillError),
+    /// Too many records wait for the disk: retry later.
+    Busy,
+    /// The log failed; the owner refuses writes until restarted.
+    LogFailed,
 }
 
 pub enum ShardReply {
@@ -24,6 +69,7 @@ pub enum ShardReply {
     Metrics(Box<MetricsSnapshot>),
     ClientList(Vec<String>),
     Pong,
+    Seckill(SeckillReply),
     /// The owner could not answer (only while the process is going down).
     Unavailable,
 }

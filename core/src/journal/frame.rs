@@ -10,12 +10,20 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 
 /// Appends one framed record holding `payload` to `out`.
 pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).expect("a record payload fits in u32");
+    encode_frame_with(out, |out| out.extend_from_slice(payload));
+}
+
+/// Appends one framed record whose payload `write` appends to `out` in place, so a record is
+/// encoded straight into the log buffer with no copy.
+pub fn encode_frame_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    write(out);
+    let len = u32::try_from(out.len() - start - FRAME_HEADER_BYTES).expect("a record payload fits in u32");
     let len_bytes = len.to_le_bytes();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload);
-    out.extend_from_slice(&len_bytes);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len_bytes), &out[start + FRAME_HEADER_BYTES..]);
+    out[start..start + 4].copy_from_slice(&len_bytes);
+    out[start + 4..start + FRAME_HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Why a reader stopped before the end of its bytes.

@@ -17,7 +17,10 @@ pub enum Event {
         hold_ms: u64,
     },
     /// STOCK.ADD: a restock (or withdrawal) of available units.
-    StockAdded { sku: Bytes, delta: i64 },
+    StockAdded {
+        sku: Bytes,
+        delta: i64,
+    },
     /// SECKILL.BUY accepted: units move from available to reserved until `expires_ms`.
     Reserved {
         id: OrderId,
@@ -28,10 +31,19 @@ pub enum Event {
         at_ms: u64,
         expires_ms: u64,
     },
-    Paid { id: OrderId, at_ms: u64 },
-    Cancelled { id: OrderId, at_ms: u64 },
+    Paid {
+        id: OrderId,
+        at_ms: u64,
+    },
+    Cancelled {
+        id: OrderId,
+        at_ms: u64,
+    },
     /// The reservation's hold ran out (the expiry timer, or a late PAY or CANCEL).
-    Expired { id: OrderId, at_ms: u64 },
+    Expired {
+        id: OrderId,
+        at_ms: u64,
+    },
 }
 
 impl Event {

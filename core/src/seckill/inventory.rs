@@ -214,7 +214,10 @@ impl Inventory {
         }
         if let Some(reqid) = &buy.reqid {
             if let Some(&id) = s.reqids.get(&(buy.user.clone(), reqid.clone())) {
-                let order = self.orders.get(&id).ok_or(SeckillError::Inconsistent("REQID of a lost order"))?;
+                let order = self
+                    .orders
+                    .get(&id)
+                    .ok_or(SeckillError::Inconsistent("REQID of a lost order"))?;
                 if order.qty != buy.qty {
                     return Err(SeckillError::ReqidMismatch);
                 }
@@ -366,7 +369,10 @@ impl Inventory {
                 }
             }
             Event::StockAdded { sku, delta } => {
-                let s = self.skus.get_mut(&sku).ok_or(Inconsistent("restock of an unknown sku"))?;
+                let s = self
+                    .skus
+                    .get_mut(&sku)
+                    .ok_or(Inconsistent("restock of an unknown sku"))?;
                 let before = s.available;
                 s.available = add_signed(s.available, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 s.total = add_signed(s.total, delta).map_err(|_| Inconsistent("restock below zero"))?;
@@ -385,10 +391,15 @@ impl Inventory {
                 if self.orders.contains_key(&id) {
                     return Err(Inconsistent("order id used twice"));
                 }
-                let s = self.skus.get_mut(&sku).ok_or(Inconsistent("reservation of an unknown sku"))?;
+                let s = self
+                    .skus
+                    .get_mut(&sku)
+                    .ok_or(Inconsistent("reservation of an unknown sku"))?;
                 let units = u64::from(qty);
                 let before = s.available;
-                s.available = before.checked_sub(units).ok_or(Inconsistent("reservation beyond stock"))?;
+                s.available = before
+                    .checked_sub(units)
+                    .ok_or(Inconsistent("reservation beyond stock"))?;
                 s.reserved += units;
                 *s.holdings.entry(user.clone()).or_insert(0) += units;
                 if let Some(reqid) = reqid {
@@ -424,7 +435,10 @@ impl Inventory {
     /// Moves a reserved order to its final state; its units go to sold, or back to available.
     fn settle(&mut self, id: OrderId, at_ms: u64, to: OrderState) -> Result<(), SeckillError> {
         use SeckillError::Inconsistent;
-        let order = self.orders.get_mut(&id).ok_or(Inconsistent("settling an unknown order"))?;
+        let order = self
+            .orders
+            .get_mut(&id)
+            .ok_or(Inconsistent("settling an unknown order"))?;
         if order.state != OrderState::Reserved {
             return Err(Inconsistent("settling an order that is not reserved"));
         }
@@ -533,7 +547,10 @@ impl Inventory {
             *held.entry((&o.sku, &o.user)).or_default() += units;
         }
         if deadlines != self.deadlines.len() {
-            return Err(format!("{} deadlines for {deadlines} reserved orders", self.deadlines.len()));
+            return Err(format!(
+                "{} deadlines for {deadlines} reserved orders",
+                self.deadlines.len()
+            ));
         }
         for (name, s) in &self.skus {
             let sku = String::from_utf8_lossy(name);

@@ -18,9 +18,22 @@ const USERS: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Set { sku: usize, total: u64, limit: u64, hold_ms: u64 },
-    Add { sku: usize, delta: i64 },
-    Buy { sku: usize, user: usize, qty: u32, reqid: Option<u8> },
+    Set {
+        sku: usize,
+        total: u64,
+        limit: u64,
+        hold_ms: u64,
+    },
+    Add {
+        sku: usize,
+        delta: i64,
+    },
+    Buy {
+        sku: usize,
+        user: usize,
+        qty: u32,
+        reqid: Option<u8>,
+    },
     Pay(usize),
     Cancel(usize),
     Tick(u64),
@@ -69,12 +82,15 @@ impl Harness {
                 limit,
                 hold_ms,
             } => {
-                self.live.set_stock(name("sku", sku), total, limit, hold_ms, &mut self.log)?;
+                self.live
+                    .set_stock(name("sku", sku), total, limit, hold_ms, &mut self.log)?;
             }
             Step::Add { sku, delta } => {
                 let was = self.live.stock(&name("sku", sku));
                 match self.live.add_stock(name("sku", sku), delta, &mut self.log) {
-                    Ok(available) => prop_assert_eq!(Some(available), self.live.stock(&name("sku", sku)).map(|s| s.available)),
+                    Ok(available) => {
+                        prop_assert_eq!(Some(available), self.live.stock(&name("sku", sku)).map(|s| s.available))
+                    }
                     Err(SeckillError::NoSku) => prop_assert!(was.is_none()),
                     Err(SeckillError::BelowZero) => prop_assert!((was.unwrap().available as i64) + delta < 0),
                     Err(e) => prop_assert!(false, "unexpected {e}"),
@@ -219,7 +235,10 @@ fn sold_out_changes_are_reported_on_each_flip() {
     let mut inv = Inventory::new(LIMITS);
     let mut log = Vec::new();
     inv.set_stock(name("sku", 0), 1, 0, 10, &mut log).unwrap();
-    assert_eq!(inv.take_soldout_changes().collect::<Vec<_>>(), vec![(name("sku", 0), false)]);
+    assert_eq!(
+        inv.take_soldout_changes().collect::<Vec<_>>(),
+        vec![(name("sku", 0), false)]
+    );
     let bought = inv
         .buy(
             Buy {
@@ -234,9 +253,15 @@ fn sold_out_changes_are_reported_on_each_flip() {
         )
         .unwrap();
     assert_eq!(bought.id.to_string(), "3-1");
-    assert_eq!(inv.take_soldout_changes().collect::<Vec<_>>(), vec![(name("sku", 0), true)]);
+    assert_eq!(
+        inv.take_soldout_changes().collect::<Vec<_>>(),
+        vec![(name("sku", 0), true)]
+    );
     assert_eq!(inv.expire_due(109, 10, &mut log), 0);
     assert_eq!(inv.expire_due(110, 10, &mut log), 1);
-    assert_eq!(inv.take_soldout_changes().collect::<Vec<_>>(), vec![(name("sku", 0), false)]);
+    assert_eq!(
+        inv.take_soldout_changes().collect::<Vec<_>>(),
+        vec![(name("sku", 0), false)]
+    );
     assert_eq!(inv.order(bought.id).unwrap().state, OrderState::Expired);
 }

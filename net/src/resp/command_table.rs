@@ -33,6 +33,13 @@ pub enum CommandId {
     Pttl,
     Cluster,
     Mesh,
+    StockSet,
+    StockAdd,
+    StockGet,
+    SeckillBuy,
+    OrderPay,
+    OrderCancel,
+    OrderGet,
 }
 
 /// A subcommand of a container command such as CLIENT.
@@ -452,6 +459,89 @@ pub static COMMANDS: &[CommandSpec] = &[
             ),
             sub("help", 2, "Returns helpful text about the different subcommands."),
         ]
+    ),    cmd!(
+        StockSet,
+        "stock.set",
+        -3,
+        ["write"],
+        1,
+        1,
+        1,
+        "seckill",
+        "0.1.0",
+        "Creates a SKU or starts a new sale of it: available = total, with an optional per-user LIMIT and reservation HOLD."
+    ),
+    cmd!(
+        StockAdd,
+        "stock.add",
+        3,
+        ["write"],
+        1,
+        1,
+        1,
+        "seckill",
+        "0.1.0",
+        "Restocks (or withdraws) available units of a SKU; returns the new available count."
+    ),
+    cmd!(
+        StockGet,
+        "stock.get",
+        2,
+        ["readonly", "fast"],
+        1,
+        1,
+        1,
+        "seckill",
+        "0.1.0",
+        "Returns a SKU's available, reserved, sold, limit, hold and total."
+    ),
+    cmd!(
+        SeckillBuy,
+        "seckill.buy",
+        -3,
+        ["write", "fast"],
+        1,
+        1,
+        1,
+        "seckill",
+        "0.1.0",
+        "Reserves QTY units of a SKU for a user; returns the order id. REQID makes retries idempotent."
+    ),
+    cmd!(
+        OrderPay,
+        "order.pay",
+        2,
+        ["write", "fast"],
+        0,
+        0,
+        0,
+        "seckill",
+        "0.1.0",
+        "Pays a reserved order: its units become sold."
+    ),
+    cmd!(
+        OrderCancel,
+        "order.cancel",
+        2,
+        ["write", "fast"],
+        0,
+        0,
+        0,
+        "seckill",
+        "0.1.0",
+        "Cancels a reserved order: its units return to available."
+    ),
+    cmd!(
+        OrderGet,
+        "order.get",
+        2,
+        ["readonly", "fast"],
+        0,
+        0,
+        0,
+        "seckill",
+        "0.1.0",
+        "Returns an order's sku, user, qty, state and times."
     ),
 ];
 

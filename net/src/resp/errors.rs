@@ -17,6 +17,20 @@ pub const EXPIRE_GT_LT: &str = "ERR GT and LT options at the same time are not c
 pub const BUSY: &str = "BUSY shard queue full, retry later";
 pub const SHUTTING_DOWN: &str = "ERR server is shutting down";
 
+// Flash-sale refusals: the first word is the code clients match on (docs/seckill.md).
+pub const SOLDOUT: &str = "SOLDOUT sold out";
+pub const LIMIT: &str = "LIMIT per-user limit reached";
+pub const NOSKU: &str = "NOSKU no such sku";
+pub const NOORDER: &str = "NOORDER no such order";
+pub const EXPIRED: &str = "EXPIRED order expired";
+pub const CANCELLED: &str = "CANCELLED order cancelled";
+pub const PAID: &str = "PAID order already paid";
+pub const REQID_MISMATCH: &str = "ERR REQID was used for a different QTY";
+pub const BELOW_ZERO: &str = "ERR stock would go below zero";
+pub const SKUS_FULL: &str = "ERR sku table full";
+pub const ORDERS_FULL: &str = "ERR order table full";
+pub const LOG_FAILED: &str = "ERR seckill log write failed; writes refused until restart";
+
 /// Longest quoted piece of user input Redis puts in an error.
 const QUOTE_BYTES_MAX: usize = 128;
 

@@ -10,6 +10,7 @@ mod cluster;
 mod connection;
 mod keys;
 mod mesh_ping;
+mod seckill;
 mod server;
 mod strings;
 
@@ -24,7 +25,7 @@ use shardhub_net::resp::{errors, CommandId, CommandSpec, Protocol, Reply, Reques
 use crate::clients::ClientInfo;
 use crate::mesh::MeshBusy;
 use crate::shard::{Routed, Shard};
-use crate::shard_op::{ShardOp, ShardReply};
+use crate::shard_op::{SeckillOp, ShardOp, ShardReply};
 
 /// Per-connection state that commands read and change.
 pub struct Session {
@@ -105,6 +106,13 @@ pub fn dispatch(
         CommandId::Pttl => keys::ttl(shard, args, keys::Unit::Milliseconds),
         CommandId::Cluster => cluster::cluster(args),
         CommandId::Mesh => mesh_ping::mesh(shard, args),
+        CommandId::StockSet => seckill::stock_set(shard, args),
+        CommandId::StockAdd => seckill::stock_add(shard, args),
+        CommandId::StockGet => seckill::stock_get(shard, args),
+        CommandId::SeckillBuy => seckill::buy(shard, args),
+        CommandId::OrderPay => seckill::order(shard, args, SeckillOp::Pay),
+        CommandId::OrderCancel => seckill::order(shard, args, SeckillOp::Cancel),
+        CommandId::OrderGet => seckill::order(shard, args, SeckillOp::OrderGet),
     };
     (Some(index), outcome)
 }

@@ -1,0 +1,74 @@
+//! What every shard keeps in front of the flash-sale owners: the replicated sold-out hints
+//! (layer 1: refuse at once, no hop) and the count of BUYs waiting on each owner (layer 2: a
+//! bounded admission queue). Layer 3 is the owner's reserve, in `seckill_owner`.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use shardhub_core::ShardId;
+
+use crate::shard::Shard;
+
+pub struct SeckillFront {
+    /// SKUs their owners last said are sold out. A hint, not the truth: the owner decides.
+    soldout: RefCell<HashSet<Bytes, ahash::RandomState>>,
+    /// Bound on `soldout`: every shard's SKU table, at most.
+    soldout_max: usize,
+    /// BUYs this shard has sent to each owner and not yet seen answered.
+    waiting: RefCell<Vec<usize>>,
+}
+
+impl SeckillFront {
+    pub fn new(shards: usize, skus_per_shard_max: usize) -> Self {
+        Self {
+            soldout: RefCell::new(HashSet::default()),
+            soldout_max: skus_per_shard_max.saturating_mul(shards),
+            waiting: RefCell::new(vec![0; shards]),
+        }
+    }
+
+    pub fn is_sold_out(&self, sku: &[u8]) -> bool {
+        let hints = self.soldout.borrow();
+        !hints.is_empty() && hints.contains(sku)
+    }
+
+    /// Applies an owner's hint. A set beyond the bound is dropped: the owner still refuses.
+    pub fn set_hint(&self, sku: Bytes, sold_out: bool) {
+        let mut hints = self.soldout.borrow_mut();
+        if !sold_out {
+            hints.remove(&sku);
+        } else if hints.len() < self.soldout_max {
+            hints.insert(sku);
+        }
+    }
+
+    /// Takes a place in `owner`'s admission queue, or `None` when `queue_max` BUYs already
+    /// wait on it.
+    pub fn admit(shard: &Rc<Shard>, owner: ShardId, queue_max: usize) -> Option<Admission> {
+        let mut waiting = shard.seckill_front.waiting.borrow_mut();
+        let slot = &mut waiting[usize::from(owner)];
+        if *slot >= queue_max {
+            return None;
+        }
+        *slot += 1;
+        Some(Admission {
+            shard: shard.clone(),
+            owner,
+        })
+    }
+}
+
+/// A BUY's place in an admission queue, given back when its reply arrives (or its
+/// connection goes away and drops the request).
+pub struct Admission {
+    shard: Rc<Shard>,
+    owner: ShardId,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.shard.seckill_front.waiting.borrow_mut()[usize::from(self.owner)] -= 1;
+    }
+}
