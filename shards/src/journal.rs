@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use shardhub_core::journal::{encode_frame, encode_frame_with, FrameReader};
+use shardhub_core::journal::{encode_frame, encode_frame_with, good_frame_after, FrameReader};
 
 use crate::error::JournalError;
 
@@ -135,7 +135,9 @@ impl Journal {
                         })?;
                         recovery.records += 1;
                     }
-                    Err(e) if n == last => {
+                    // A crash mid-write leaves a bad frame with nothing good after it, at the
+                    // end of the newest segment; it was never acknowledged, so it is cut off.
+                    Err(e) if n == last && !good_frame_after(&bytes, e.offset(), RECORD_BYTES_MAX) => {
                         recovery.torn_bytes = (bytes.len() - e.offset()) as u64;
                         break;
                     }

@@ -2,16 +2,41 @@
 //! (layer 1: refuse at once, no hop) and the count of BUYs waiting on each owner (layer 2: a
 //! bounded admission queue). Layer 3 is the owner's reserve, in `seckill_owner`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use shardhub_core::ShardId;
 
+use crate::config::SeckillConfig;
 use crate::shard::Shard;
 
+/// The reloadable settings a BUY reads on the accepting shard, copied out of the shared
+/// config when it changes so the hot path reads a Cell, not the config.
+#[derive(Clone, Copy)]
+pub struct FrontSettings {
+    pub admission_queue: usize,
+    pub max_qty: u32,
+    pub max_id_bytes: usize,
+    pub default_hold_secs: u64,
+    pub metrics_skus_max: usize,
+}
+
+impl FrontSettings {
+    pub fn from(c: &SeckillConfig) -> Self {
+        Self {
+            admission_queue: c.admission_queue,
+            max_qty: c.max_qty,
+            max_id_bytes: c.max_id_bytes,
+            default_hold_secs: c.default_hold_secs,
+            metrics_skus_max: c.metrics_skus_max,
+        }
+    }
+}
+
 pub struct SeckillFront {
+    pub settings: Cell<FrontSettings>,
     /// SKUs their owners last said are sold out. A hint, not the truth: the owner decides.
     soldout: RefCell<HashSet<Bytes, ahash::RandomState>>,
     /// Bound on `soldout`: every shard's SKU table, at most.
@@ -21,8 +46,10 @@ pub struct SeckillFront {
 }
 
 impl SeckillFront {
-    pub fn new(shards: usize, skus_per_shard_max: usize) -> Self {
+    pub fn new(shards: usize, config: &SeckillConfig) -> Self {
+        let skus_per_shard_max = config.max_skus_per_shard;
         Self {
+            settings: Cell::new(FrontSettings::from(config)),
             soldout: RefCell::new(HashSet::default()),
             soldout_max: skus_per_shard_max.saturating_mul(shards),
             waiting: RefCell::new(vec![0; shards]),
@@ -46,7 +73,8 @@ impl SeckillFront {
 
     /// Takes a place in `owner`'s admission queue, or `None` when `queue_max` BUYs already
     /// wait on it.
-    pub fn admit(shard: &Rc<Shard>, owner: ShardId, queue_max: usize) -> Option<Admission> {
+    pub fn admit(shard: &Rc<Shard>, owner: ShardId) -> Option<Admission> {
+        let queue_max = shard.seckill_front.settings.get().admission_queue;
         let mut waiting = shard.seckill_front.waiting.borrow_mut();
         let slot = &mut waiting[usize::from(owner)];
         if *slot >= queue_max {

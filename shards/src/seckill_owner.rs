@@ -225,7 +225,8 @@ impl SeckillOwner {
             }
         };
         self.after_change(shard);
-        let wait = self.journal.appended() > self.acknowledged();
+        // After a log failure nothing more becomes durable: reads answer at once.
+        let wait = !self.journal.failed() && self.journal.appended() > self.acknowledged();
         (reply, wait)
     }
 

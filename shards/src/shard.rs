@@ -66,7 +66,7 @@ impl Shard {
         let config = shared.config.load_full();
         Self {
             seckill,
-            seckill_front: SeckillFront::new(shared.shard_count, config.seckill.max_skus_per_shard),
+            seckill_front: SeckillFront::new(shared.shard_count, &config.seckill),
             id,
             driver,
             keyspace: RefCell::new(Keyspace::new(keyspace_limits(&config))),
@@ -181,6 +181,9 @@ impl Shard {
         self.request_limits.set(request_limits(config));
         self.max_connections.set(config.limits.max_connections_per_shard);
         self.seckill.apply_config(&config.seckill);
+        self.seckill_front
+            .settings
+            .set(crate::seckill_front::FrontSettings::from(&config.seckill));
     }
 
     /// Picks up a reloaded config, if any.

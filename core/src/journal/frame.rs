@@ -99,6 +99,13 @@ impl<'a> Iterator for FrameReader<'a> {
     }
 }
 
+/// Whether any whole, checksummed frame starts after `from`. A bad frame with a good one
+/// somewhere after it is damage in the middle of a log; a bad frame with nothing good after it
+/// is a torn tail. Tries every offset, so it is slow on purpose: it runs only on a bad frame.
+pub fn good_frame_after(bytes: &[u8], from: usize, payload_bytes_max: usize) -> bool {
+    (from + 1..bytes.len()).any(|at| matches!(FrameReader::new(&bytes[at..], payload_bytes_max).next(), Some(Ok(_))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +153,18 @@ mod tests {
                 assert!(first.is_err(), "byte {byte} bit {bit} went unnoticed");
             }
         }
+    }
+
+    #[test]
+    fn a_bad_frame_is_told_apart_from_a_torn_tail() {
+        let bytes = framed(&[b"first", b"second", b"third"]);
+        let second = FRAME_HEADER_BYTES + 5;
+        let mut damaged = bytes.clone();
+        damaged[second + FRAME_HEADER_BYTES] ^= 1;
+        assert!(good_frame_after(&damaged, second, 64), "the third record follows");
+        let mut torn = bytes[..second + 10].to_vec();
+        torn.extend_from_slice(&[0; 64]);
+        assert!(!good_frame_after(&torn, second, 64), "zeros after a torn write");
     }
 
     #[test]

@@ -4,4 +4,4 @@
 
 mod frame;
 
-pub use frame::{encode_frame, encode_frame_with, FrameError, FrameReader, FRAME_HEADER_BYTES};
+pub use frame::{encode_frame, encode_frame_with, good_frame_after, FrameError, FrameReader, FRAME_HEADER_BYTES};

@@ -22,7 +22,7 @@ use crate::shard_op::{SeckillOp, SeckillReply, ShardOp, ShardReply};
 
 /// `STOCK.SET sku total [LIMIT per_user] [HOLD seconds]`
 pub fn stock_set(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
-    let config = shard.shared.config.load();
+    let settings = shard.seckill_front.settings.get();
     let sku = &args[1];
     if let Some(e) = too_long(shard, "sku", sku) {
         return e.into();
@@ -31,27 +31,29 @@ pub fn stock_set(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
         return Reply::error(errors::NOT_INTEGER).into();
     };
     let mut limit = 0;
-    let mut hold_secs = config.seckill.default_hold_secs;
+    let mut hold_secs = settings.default_hold_secs;
     let mut options = args[3..].chunks(2);
     for option in options.by_ref() {
         let [name, value] = option else {
             return Reply::error(errors::SYNTAX).into();
         };
+        let is_limit = name.eq_ignore_ascii_case(b"LIMIT");
+        if !is_limit && !name.eq_ignore_ascii_case(b"HOLD") {
+            return Reply::error(errors::SYNTAX).into();
+        }
         let Some(n) = parse_int(value) else {
             return Reply::error(errors::NOT_INTEGER).into();
         };
-        if name.eq_ignore_ascii_case(b"LIMIT") {
+        if is_limit {
             if n < 1 {
                 return Reply::error("ERR LIMIT must be a positive integer").into();
             }
             limit = n as u64;
-        } else if name.eq_ignore_ascii_case(b"HOLD") {
+        } else {
             if !(1..=HOLD_SECS_MAX as i64).contains(&n) {
                 return Reply::error(format!("ERR HOLD must be between 1 and {HOLD_SECS_MAX} seconds")).into();
             }
             hold_secs = n as u64;
-        } else {
-            return Reply::error(errors::SYNTAX).into();
         }
     }
     let op = SeckillOp::StockSet {
@@ -93,7 +95,7 @@ pub fn stock_get(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
 
 /// `SECKILL.BUY sku user [QTY n] [REQID id]`
 pub fn buy(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
-    let config = shard.shared.config.load();
+    let settings = shard.seckill_front.settings.get();
     let (sku, user) = (&args[1], &args[2]);
     for (what, id) in [("sku", sku), ("user", user)] {
         if let Some(e) = too_long(shard, what, id) {
@@ -107,7 +109,7 @@ pub fn buy(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
             return Reply::error(errors::SYNTAX).into();
         };
         if name.eq_ignore_ascii_case(b"QTY") {
-            let max = config.seckill.max_qty;
+            let max = settings.max_qty;
             match parse_int(value).and_then(|n| u32::try_from(n).ok()) {
                 Some(n) if (1..=max).contains(&n) => qty = n,
                 _ => return Reply::error(format!("ERR QTY must be a positive integer no greater than {max}")).into(),
@@ -130,7 +132,7 @@ pub fn buy(shard: &Rc<Shard>, args: &[Bytes]) -> Outcome {
     let slot = key_hash_slot(sku);
     let owner = shard.shared.slots.owner(slot);
     // Layer 2: a bounded queue of BUYs waiting on that owner.
-    let Some(admission) = SeckillFront::admit(shard, owner, config.seckill.admission_queue) else {
+    let Some(admission) = SeckillFront::admit(shard, owner) else {
         count(shard, sku, SkuEvent::Busy);
         return Reply::error(errors::BUSY).into();
     };
@@ -160,12 +162,12 @@ fn on_owner_of(shard: &Rc<Shard>, sku: &Bytes, op: SeckillOp) -> Outcome {
 }
 
 fn count(shard: &Shard, sku: &Bytes, event: SkuEvent) {
-    let skus_max = shard.shared.config.load().seckill.metrics_skus_max;
+    let skus_max = shard.seckill_front.settings.get().metrics_skus_max;
     shard.seckill.metrics.borrow_mut().count(sku, event, skus_max);
 }
 
 fn too_long(shard: &Shard, what: &str, id: &[u8]) -> Option<Reply> {
-    let max = shard.shared.config.load().seckill.max_id_bytes;
+    let max = shard.seckill_front.settings.get().max_id_bytes;
     (id.len() > max).then(|| Reply::error(format!("ERR {what} is longer than {max} bytes")))
 }
 

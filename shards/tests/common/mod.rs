@@ -31,7 +31,12 @@ impl Server {
     }
 
     pub fn start_with(shards: usize, config: Option<&Path>, extra: &[&str]) -> Server {
-        let data_dir = tempfile::tempdir().unwrap();
+        Server::start_in(shards, tempfile::tempdir().unwrap(), config, extra)
+    }
+
+    /// Like `start_with`, on a given data directory: hand it back with `stop` and pass it here
+    /// again to restart the server on the same data.
+    pub fn start_in(shards: usize, data_dir: tempfile::TempDir, config: Option<&Path>, extra: &[&str]) -> Server {
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .args(["--shards", &shards.to_string()])
@@ -123,6 +128,48 @@ impl Server {
             "no log line with {needle:?}; log:\n{}",
             self.log.lock().unwrap().join("\n")
         );
+    }
+
+    /// Sends `signal`, waits for the process to exit (at most 30 s) and hands back its exit
+    /// status and the data directory, for `start_in` on the same data.
+    pub fn stop(mut self, signal: i32) -> (std::process::ExitStatus, tempfile::TempDir) {
+        self.signal(signal);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shardhub did not exit after signal {signal}; log:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        (status, dir)
+    }
+
+    /// A `redis` crate connection speaking RESP3 (HELLO 3).
+    pub fn client_resp3(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", self.resp_port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// A `redis` crate connection that shard `shard` accepted (connections land on shards at
+    /// the kernel's choice: this tries until one lands there).
+    pub fn client_on_shard(&self, shard: usize) -> redis::Connection {
+        for _ in 0..500 {
+            let mut c = self.client();
+            let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
+            let on: usize = info.split("shard=").nth(1).unwrap().trim().parse().unwrap();
+            if on == shard {
+                return c;
+            }
+        }
+        panic!("no connection landed on shard {shard}");
     }
 
     /// A plain HTTP/1.1 GET; returns the status and the body.
@@ -225,4 +272,178 @@ pub fn key_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
             slot * shards / 16384 == shard
         })
         .unwrap()
+}
+
+/// Writes a config file and syncs it.
+pub fn write_config(path: &Path, text: &str) {
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// A reply value as text: integers, bulk and simple strings alike.
+pub fn value_text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Okay => "OK".into(),
+        redis::Value::VerbatimString { text, .. } => text.clone(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// The fields of a field/value reply: a map (RESP3) or a flat array of pairs (RESP2).
+pub fn reply_fields(v: &redis::Value) -> std::collections::HashMap<String, String> {
+    match v {
+        redis::Value::Map(pairs) => pairs.iter().map(|(k, v)| (value_text(k), value_text(v))).collect(),
+        redis::Value::Array(items) => {
+            assert!(items.len() % 2 == 0, "odd field/value array: {v:?}");
+            items
+                .chunks(2)
+                .map(|p| (value_text(&p[0]), value_text(&p[1])))
+                .collect()
+        }
+        other => panic!("not a field/value reply: {other:?}"),
+    }
+}
+
+fn field_of<T: std::str::FromStr>(fields: &std::collections::HashMap<String, String>, name: &str) -> T {
+    fields
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("bad {name} in {fields:?}"))
+}
+
+/// A SKU's counters as STOCK.GET reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stock {
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    pub limit: i64,
+    pub hold: i64,
+    pub total: i64,
+}
+
+impl Stock {
+    pub fn from_value(v: &redis::Value) -> Stock {
+        let f = reply_fields(v);
+        assert_eq!(f.len(), 6, "STOCK.GET has six fields: {f:?}");
+        Stock {
+            available: field_of(&f, "available"),
+            reserved: field_of(&f, "reserved"),
+            sold: field_of(&f, "sold"),
+            limit: field_of(&f, "limit"),
+            hold: field_of(&f, "hold"),
+            total: field_of(&f, "total"),
+        }
+    }
+
+    /// `available + reserved + sold == total`, none negative.
+    pub fn balanced(&self) -> bool {
+        self.available >= 0
+            && self.reserved >= 0
+            && self.sold >= 0
+            && self.available + self.reserved + self.sold == self.total
+    }
+}
+
+/// An order as ORDER.GET reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub sku: String,
+    pub user: String,
+    pub qty: i64,
+    pub state: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub expires_ms: i64,
+}
+
+impl Order {
+    pub fn from_value(v: &redis::Value) -> Order {
+        let f = reply_fields(v);
+        assert_eq!(f.len(), 7, "ORDER.GET has seven fields: {f:?}");
+        Order {
+            sku: field_of(&f, "sku"),
+            user: field_of(&f, "user"),
+            qty: field_of(&f, "qty"),
+            state: field_of(&f, "state"),
+            created_ms: field_of(&f, "created_ms"),
+            updated_ms: field_of(&f, "updated_ms"),
+            expires_ms: field_of(&f, "expires_ms"),
+        }
+    }
+}
+
+/// STOCK.GET through the `redis` crate.
+pub fn stock_get(c: &mut redis::Connection, sku: &str) -> Stock {
+    let v: redis::Value = redis::cmd("STOCK.GET").arg(sku).query(c).unwrap();
+    Stock::from_value(&v)
+}
+
+/// ORDER.GET through the `redis` crate.
+pub fn order_get(c: &mut redis::Connection, id: &str) -> Order {
+    let v: redis::Value = redis::cmd("ORDER.GET").arg(id).query(c).unwrap();
+    Order::from_value(&v)
+}
+
+/// ORDER.GET for many ids in one pipeline; the error code of an id that failed.
+pub fn orders_get(c: &mut redis::Connection, ids: &[String]) -> Vec<Result<Order, String>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut pipe = redis::pipe();
+        for id in chunk {
+            pipe.cmd("ORDER.GET").arg(id);
+        }
+        // The raw pipeline keeps error replies in place (`query` would fail on the first).
+        let replies =
+            redis::ConnectionLike::req_packed_commands(c, &pipe.get_packed_pipeline(), 0, chunk.len()).unwrap();
+        assert_eq!(replies.len(), chunk.len());
+        for r in &replies {
+            out.push(match r {
+                redis::Value::ServerError(e) => Err(format!("{} {}", e.code(), e.details().unwrap_or(""))),
+                v => Ok(Order::from_value(v)),
+            });
+        }
+    }
+    out
+}
+
+/// The sum of the samples of metric `name` whose labels contain every one of `labels`
+/// (each written `key="value"`).
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// A small deterministic PRNG (xorshift64*) for load generators.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
 }
