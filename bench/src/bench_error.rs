@@ -46,6 +46,11 @@ pub enum BenchError {
 
     #[error("a worker thread panicked")]
     WorkerPanicked,
+
+    /// The server's counts disagree with themselves or with what the bench was handed: the
+    /// figures of such a run describe a broken server.
+    #[error("audit failed: {failed} of {checks} checks (see the FAIL lines)")]
+    AuditFailed { failed: usize, checks: usize },
 }
 
 impl BenchError {

@@ -2,6 +2,8 @@
 //!
 //! - `resp`: redis-benchmark-style pipelined load of one command template, with latency
 //!   percentiles and server and client CPU microseconds per request.
+//! - `seckill`: flash-sale load (SECKILL.BUY, or Redis with the reference Lua script) with
+//!   an end-of-run audit of the stock counts.
 //! - `mesh`: load on the server's cross-shard mesh through `MESH PING`, timed by the server.
 //! - `tokio-ping-server`: the reference tokio current-thread-per-core ping server that
 //!   shardhub's runtime is measured against.
@@ -9,17 +11,31 @@
 //! Client side, the harness speaks RESP through `shardhub_net::resp`'s codecs.
 
 mod bench_error;
+mod buy_outcome;
+mod buy_request;
+mod chance;
 mod client_connection;
 mod command_template;
 mod connection_runner;
+mod control_session;
+mod decimal;
 mod fast_rng;
 mod mesh_probe;
+mod order_ledger;
 mod percentiles;
 mod ping_server;
 mod process_cpu_clock;
 mod request_scan;
 mod resp_load;
+mod resp_reply;
 mod run_limit;
+mod seckill_load;
+mod seckill_report;
+mod seckill_setup;
+mod seckill_target;
+mod seckill_workload;
+mod stock_audit;
+mod stock_levels;
 
 use std::process::ExitCode;
 
@@ -40,6 +56,8 @@ struct Cli {
 enum Command {
     /// Pipelined load of one RESP command template (like redis-benchmark -P).
     Resp(resp_load::RespArgs),
+    /// Flash-sale load: SECKILL.BUY (or Redis's Lua stock script), then an audit of the stock.
+    Seckill(seckill_load::SeckillArgs),
     /// Cross-shard mesh round trips through `MESH PING`, as measured by the server.
     Mesh(mesh_probe::MeshArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
@@ -49,6 +67,7 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Resp(args) => resp_load::run(args),
+        Command::Seckill(args) => seckill_load::run(args),
         Command::Mesh(args) => mesh_probe::run(args),
         Command::TokioPingServer(args) => ping_server::run(args),
     };

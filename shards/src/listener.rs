@@ -4,6 +4,10 @@
 //! first to the configured address, the others to the port the first really got, so port 0
 //! (tests) gives one port shared by every shard, and a bind error stops start-up cleanly.
 //! The kernel then spreads incoming connections across the shards' sockets.
+//!
+//! SO_REUSEPORT would also let a second shardhub (another data directory, same port) join the
+//! group and silently take half the traffic, so a fixed port is first probed with a plain
+//! socket, which fails with "address in use" while anyone listens there.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -28,6 +32,11 @@ pub fn bind_reuseport(
             "not an IP address and port",
         ))
     })?;
+    if target.port() != 0 {
+        let probe = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP)).map_err(bind_error)?;
+        probe.set_reuse_address(true).map_err(bind_error)?;
+        probe.bind(&target.into()).map_err(bind_error)?;
+    }
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count {
         let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP)).map_err(bind_error)?;

@@ -67,7 +67,8 @@ impl SeckillFront {
         if !sold_out {
             hints.remove(&sku);
         } else if hints.len() < self.soldout_max {
-            hints.insert(sku);
+            // A compact copy, whatever buffer the name came from.
+            hints.insert(Bytes::copy_from_slice(&sku));
         }
     }
 

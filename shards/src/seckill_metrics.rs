@@ -64,8 +64,11 @@ impl Default for SeckillMetrics {
 impl SeckillMetrics {
     /// Counts `event` for `sku`; a SKU beyond the first `skus_max` seen counts as `_other`.
     pub fn count(&mut self, sku: &Bytes, event: SkuEvent, skus_max: usize) {
-        let counters = if self.per_sku.contains_key(sku) || self.per_sku.len() < skus_max {
-            self.per_sku.entry(sku.clone()).or_default()
+        let counters = if let Some(c) = self.per_sku.get_mut(sku) {
+            c
+        } else if self.per_sku.len() < skus_max {
+            // A compact copy: `sku` may be a slice of a connection's read buffer.
+            self.per_sku.entry(Bytes::copy_from_slice(sku)).or_default()
         } else {
             &mut self.other
         };

@@ -182,3 +182,49 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
         "every request sent before SIGTERM got its reply"
     );
 }
+
+/// SO_REUSEPORT must not let a second server (another data directory) join a port that a
+/// running one listens on, and a second server on the same data directory is refused too.
+#[test]
+fn a_second_server_on_the_same_port_or_data_dir_is_refused() {
+    let first = Server::start(1);
+    let other_dir = tempfile::tempdir().unwrap();
+    let same_port = Command::new(binary())
+        .args([
+            "serve",
+            "--shards",
+            "1",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .args(["--resp", &format!("127.0.0.1:{}", first.resp_port)])
+        .arg("--data-dir")
+        .arg(other_dir.path())
+        .output()
+        .unwrap();
+    assert!(!same_port.status.success());
+    let stderr = String::from_utf8_lossy(&same_port.stderr);
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+
+    let same_dir = Command::new(binary())
+        .args([
+            "serve",
+            "--shards",
+            "1",
+            "--resp",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(first.data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!same_dir.status.success());
+    let stderr = String::from_utf8_lossy(&same_dir.stderr);
+    assert!(stderr.contains("locked by another shardhub process"), "{stderr}");
+}

@@ -350,6 +350,11 @@ impl Inventory {
             } => {
                 let was_soldout = self.skus.get(&sku).map(|s| s.available == 0);
                 let generation = self.skus.get(&sku).map_or(1, |s| s.generation + 1);
+                // A compact copy: the command's bytes may be a slice of a read buffer.
+                let sku = match self.skus.get_key_value(&sku) {
+                    Some((stored, _)) => stored.clone(),
+                    None => Bytes::copy_from_slice(&sku),
+                };
                 self.skus.insert(
                     sku.clone(),
                     Sku {
@@ -377,7 +382,10 @@ impl Inventory {
                 s.available = add_signed(s.available, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 s.total = add_signed(s.total, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 let after = s.available;
-                self.note_availability(&sku, before, after);
+                if (before == 0) != (after == 0) {
+                    let stored = self.skus.get_key_value(&sku).map(|(k, _)| k.clone()).unwrap_or(sku);
+                    self.note_availability(&stored, before, after);
+                }
             }
             Event::Reserved {
                 id,
@@ -391,10 +399,21 @@ impl Inventory {
                 if self.orders.contains_key(&id) {
                     return Err(Inconsistent("order id used twice"));
                 }
-                let s = self
-                    .skus
-                    .get_mut(&sku)
-                    .ok_or(Inconsistent("reservation of an unknown sku"))?;
+                // Share the SKU's stored name and the user's holding key, and copy what is new,
+                // so no order pins the connection read buffer its command arrived in.
+                let (sku, s) = match self.skus.get_key_value(&sku) {
+                    Some((stored, _)) => {
+                        let stored = stored.clone();
+                        let s = self.skus.get_mut(&stored).expect("found just now");
+                        (stored, s)
+                    }
+                    None => return Err(Inconsistent("reservation of an unknown sku")),
+                };
+                let user = match s.holdings.get_key_value(&user) {
+                    Some((stored, _)) => stored.clone(),
+                    None => Bytes::copy_from_slice(&user),
+                };
+                let reqid = reqid.map(|r| Bytes::copy_from_slice(&r));
                 let units = u64::from(qty);
                 let before = s.available;
                 s.available = before
