@@ -316,11 +316,13 @@ impl SeckillOwner {
         let failed = self.journal.failed();
         let mut waiters = self.waiters.borrow_mut();
         let mut metrics = self.metrics.borrow_mut();
+        // One clock read for the whole group: its replies are released together.
+        let now = Instant::now();
         while waiters.front().is_some_and(|w| w.lsn <= acknowledged || failed) {
             let w = waiters.pop_front().expect("checked above");
             let reply = if w.lsn <= acknowledged {
                 if let Some(started) = w.buy_started {
-                    metrics.record_reserve(started.elapsed());
+                    metrics.record_reserve(now.saturating_duration_since(started));
                 }
                 w.reply
             } else {
