@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::io::Canceller;
 use monoio::net::{TcpListener, TcpStream};
@@ -20,7 +20,7 @@ use crate::mesh::{Mesh, MeshBusy, MeshEndpoint, ReplyFuture, ReplyTo};
 use crate::metrics::{MetricsSnapshot, ShardMetrics};
 use crate::seckill_front::SeckillFront;
 use crate::seckill_owner::{Completion, SeckillOwner};
-use crate::shard_op::{SeckillOp, ShardOp, ShardReply, ShardStats};
+use crate::shard_op::{SeckillOp, SeckillReply, ShardOp, ShardReply, ShardStats};
 use crate::shared::{unix_ms, Shared};
 use crate::{http_conn, mqtt_conn, resp_conn, seckill_owner};
 
@@ -105,19 +105,11 @@ impl Shard {
     /// the reply until the log has it and answers through the mesh then.
     fn handle_remote(&self, op: ShardOp, to: ReplyTo) -> Option<ShardReply> {
         match op {
-            ShardOp::Seckill(op) => {
-                let started = matches!(op, SeckillOp::Buy(_)).then(std::time::Instant::now);
-                let (reply, wait) = self.seckill.execute(self, op);
-                if wait {
-                    self.seckill.defer(reply, Completion::Remote(to), started);
-                    None
-                } else {
-                    if let Some(started) = started {
-                        self.seckill.metrics.borrow_mut().record_reserve(started.elapsed());
-                    }
-                    Some(ShardReply::Seckill(reply))
-                }
-            }
+            ShardOp::Seckill(op) => self
+                .run_seckill(op, |owner, reply, started| {
+                    owner.defer(reply, Completion::Remote(to), started)
+                })
+                .ok(),
             op => Some(self.execute(op)),
         }
     }
@@ -127,21 +119,31 @@ impl Shard {
         if owner != self.id {
             return self.mesh.call(owner, op).map(Routed::Remote);
         }
-        match op {
-            ShardOp::Seckill(op) => {
-                let started = matches!(op, SeckillOp::Buy(_)).then(std::time::Instant::now);
-                let (reply, wait) = self.seckill.execute(self, op);
-                if wait {
-                    Ok(Routed::Remote(self.seckill.defer_local(reply, started)))
-                } else {
-                    if let Some(started) = started {
-                        self.seckill.metrics.borrow_mut().record_reserve(started.elapsed());
-                    }
-                    Ok(Routed::Local(ShardReply::Seckill(reply)))
-                }
-            }
-            op => Ok(Routed::Local(self.execute(op))),
+        Ok(match op {
+            ShardOp::Seckill(op) => match self.run_seckill(op, SeckillOwner::defer_local) {
+                Ok(reply) => Routed::Local(reply),
+                Err(parked) => Routed::Remote(parked),
+            },
+            op => Routed::Local(self.execute(op)),
+        })
+    }
+
+    /// Runs a flash-sale op this shard owns: the reply, or what `park` made of it when the
+    /// reply must wait for the log.
+    fn run_seckill<P>(
+        &self,
+        op: SeckillOp,
+        park: impl FnOnce(&SeckillOwner, SeckillReply, Option<Instant>) -> P,
+    ) -> Result<ShardReply, P> {
+        let started = matches!(op, SeckillOp::Buy(_)).then(Instant::now);
+        let (reply, wait) = self.seckill.execute(self, op);
+        if wait {
+            return Err(park(&self.seckill, reply, started));
         }
+        if let Some(started) = started {
+            self.seckill.metrics.borrow_mut().record_reserve(started.elapsed());
+        }
+        Ok(ShardReply::Seckill(reply))
     }
 
     /// Runs `op` on the owner of `key`'s slot.
