@@ -51,6 +51,40 @@ pub struct ConnectionRunner {
     pub server_cpu: Option<ProcessCpuClock>,
 }
 
+/// Requests a run makes when neither `--requests` nor `--duration` is given.
+const DEFAULT_REQUESTS: u64 = 100_000;
+/// Seconds without a completed batch after which a run fails as stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The command-line choices every load subcommand shares.
+pub struct RunOptions {
+    pub threads: usize,
+    pub connections: usize,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub server_pid: Option<u32>,
+}
+
+impl ConnectionRunner {
+    /// A runner and its limit for `options`, and how server CPU will be read (if at all).
+    pub fn plan(options: RunOptions) -> Result<(ConnectionRunner, RunLimit, Option<&'static str>), BenchError> {
+        let limit = match options.duration {
+            Some(_) => RunLimit::until_stopped(),
+            None => RunLimit::requests(options.requests.unwrap_or(DEFAULT_REQUESTS)),
+        };
+        let server_cpu = options.server_pid.map(ProcessCpuClock::open).transpose()?;
+        let server_cpu_method = server_cpu.as_ref().map(|c| c.source().name());
+        let runner = ConnectionRunner {
+            threads: options.threads,
+            connections: options.connections,
+            duration: options.duration,
+            stall_timeout: STALL_TIMEOUT,
+            server_cpu,
+        };
+        Ok((runner, limit, server_cpu_method))
+    }
+}
+
 /// What a run measured, besides the per-connection stats.
 pub struct RunOutcome<S> {
     pub stats: Vec<S>,

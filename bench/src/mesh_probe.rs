@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
@@ -21,7 +20,7 @@ use shardhub_net::resp::encode_request;
 
 use crate::bench_error::BenchError;
 use crate::client_connection::ClientConnection;
-use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOutcome};
+use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOptions, RunOutcome};
 use crate::percentiles::{new_histogram, Percentiles};
 use crate::resp_load::seconds_to_duration;
 use crate::resp_reply::{bulk_payload, parse_integer_reply};
@@ -29,9 +28,6 @@ use crate::run_limit::RunLimit;
 
 /// Highest round trip the histogram tells apart: ten seconds, in nanoseconds.
 const RTT_NS_MAX: u64 = 10_000_000_000;
-
-/// Seconds without a completed batch after which the run fails as stalled.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most shards the probe accepts from `INFO`: far above any core count, it only guards the
 /// per-shard request table against a garbage answer.
@@ -71,8 +67,6 @@ pub struct MeshArgs {
     pub json: bool,
 }
 
-const DEFAULT_REQUESTS: u64 = 100_000;
-
 pub fn run(args: MeshArgs) -> Result<(), BenchError> {
     let addr = ClientConnection::resolve(&args.addr)?;
     let duration = args.duration.map(seconds_to_duration).transpose()?;
@@ -84,17 +78,13 @@ pub fn run(args: MeshArgs) -> Result<(), BenchError> {
             )));
         }
     }
-    let limit = match duration {
-        Some(_) => RunLimit::until_stopped(),
-        None => RunLimit::requests(args.requests.unwrap_or(DEFAULT_REQUESTS)),
-    };
-    let runner = ConnectionRunner {
+    let (runner, limit, _) = ConnectionRunner::plan(RunOptions {
         threads: args.threads as usize,
         connections: args.connections as usize,
         duration,
-        stall_timeout: STALL_TIMEOUT,
-        server_cpu: None,
-    };
+        requests: args.requests,
+        server_pid: None,
+    })?;
     let workload = Arc::new(MeshWorkload::new(
         addr,
         shards,

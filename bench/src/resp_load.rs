@@ -14,10 +14,9 @@ use serde::Serialize;
 use crate::bench_error::BenchError;
 use crate::client_connection::ClientConnection;
 use crate::command_template::CommandTemplate;
-use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOutcome};
+use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOptions, RunOutcome};
 use crate::fast_rng::FastRng;
 use crate::percentiles::{new_histogram, Percentiles};
-use crate::process_cpu_clock::ProcessCpuClock;
 use crate::run_limit::RunLimit;
 
 /// Highest latency the histogram tells apart: one minute. Anything slower is a failure.
@@ -64,28 +63,17 @@ pub struct RespArgs {
     pub json: bool,
 }
 
-const DEFAULT_REQUESTS: u64 = 100_000;
-
-/// Seconds without a completed batch after which the run fails as stalled.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub fn run(args: RespArgs) -> Result<(), BenchError> {
     let addr = ClientConnection::resolve(&args.addr)?;
     let template = CommandTemplate::parse(&args.command, args.keyspace)?;
     let duration = args.duration.map(seconds_to_duration).transpose()?;
-    let limit = match duration {
-        Some(_) => RunLimit::until_stopped(),
-        None => RunLimit::requests(args.requests.unwrap_or(DEFAULT_REQUESTS)),
-    };
-    let server_cpu = args.server_pid.map(ProcessCpuClock::open).transpose()?;
-    let server_cpu_method = server_cpu.as_ref().map(|c| c.source().name());
-    let runner = ConnectionRunner {
+    let (runner, limit, server_cpu_method) = ConnectionRunner::plan(RunOptions {
         threads: args.threads as usize,
         connections: args.connections as usize,
         duration,
-        stall_timeout: STALL_TIMEOUT,
-        server_cpu,
-    };
+        requests: args.requests,
+        server_pid: args.server_pid,
+    })?;
     let workload = Arc::new(RespWorkload {
         addr,
         template,

@@ -7,17 +7,14 @@
 //! scripts/bench-seckill.sh).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::bench_error::BenchError;
 use crate::chance::Chance;
 use crate::client_connection::ClientConnection;
-use crate::connection_runner::ConnectionRunner;
+use crate::connection_runner::{ConnectionRunner, RunOptions};
 use crate::control_session::ControlSession;
 use crate::order_ledger::LedgerAudit;
-use crate::process_cpu_clock::ProcessCpuClock;
 use crate::resp_load::seconds_to_duration;
-use crate::run_limit::RunLimit;
 use crate::seckill_report::{MergedStats, SeckillReport};
 use crate::seckill_setup::{prepare, SalePlan};
 use crate::seckill_target::SeckillTarget;
@@ -27,11 +24,6 @@ use crate::stock_audit::{audit_redis_lua, audit_shardhub, OwnedOrders};
 /// Most SKUs a run may spread over: every connection keeps counters per SKU, and the audit
 /// asks for each SKU in turn.
 const SKUS_MAX: u32 = 100_000;
-
-const DEFAULT_REQUESTS: u64 = 100_000;
-
-/// Seconds without a completed batch after which the run fails as stalled.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, clap::Args)]
 pub struct SeckillArgs {
@@ -124,19 +116,13 @@ pub fn run(args: SeckillArgs) -> Result<(), BenchError> {
     // Setup's connection closes before the load's open: the run has only its own.
     let script_sha = prepare(&mut ControlSession::open(addr)?, args.target, &sku_names, &plan)?;
 
-    let limit = match duration {
-        Some(_) => RunLimit::until_stopped(),
-        None => RunLimit::requests(args.requests.unwrap_or(DEFAULT_REQUESTS)),
-    };
-    let server_cpu = args.server_pid.map(ProcessCpuClock::open).transpose()?;
-    let server_cpu_method = server_cpu.as_ref().map(|c| c.source().name());
-    let runner = ConnectionRunner {
+    let (runner, limit, server_cpu_method) = ConnectionRunner::plan(RunOptions {
         threads: args.threads as usize,
         connections: args.connections as usize,
         duration,
-        stall_timeout: STALL_TIMEOUT,
-        server_cpu,
-    };
+        requests: args.requests,
+        server_pid: args.server_pid,
+    })?;
     let workload = Arc::new(SeckillWorkload {
         addr,
         target: args.target,

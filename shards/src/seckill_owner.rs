@@ -244,16 +244,9 @@ impl SeckillOwner {
         }
         let changes: Vec<(Bytes, bool)> = self.inventory.borrow_mut().take_soldout_changes().collect();
         if !changes.is_empty() {
-            let mut outbox = self.hint_outbox.borrow_mut();
             for (sku, sold_out) in changes {
-                shard.seckill_front.set_hint(sku.clone(), sold_out);
-                for dst in 0..shard.shared.shard_count as ShardId {
-                    if dst != shard.id {
-                        outbox.push_back((dst, sku.clone(), sold_out));
-                    }
-                }
+                self.queue_hint(shard, sku, sold_out);
             }
-            drop(outbox);
             self.send_hints(shard);
         }
         if self.journal.has_unwritten() {
@@ -279,18 +272,19 @@ impl SeckillOwner {
     /// Announces every sold-out SKU to the other shards (after a restart).
     pub fn announce_soldout(&self, shard: &Shard) {
         let skus: Vec<Bytes> = self.inventory.borrow().soldout_skus().cloned().collect();
-        {
-            let mut outbox = self.hint_outbox.borrow_mut();
-            for sku in skus {
-                shard.seckill_front.set_hint(sku.clone(), true);
-                for dst in 0..shard.shared.shard_count as ShardId {
-                    if dst != shard.id {
-                        outbox.push_back((dst, sku.clone(), true));
-                    }
-                }
-            }
+        for sku in skus {
+            self.queue_hint(shard, sku, true);
         }
         self.send_hints(shard);
+    }
+
+    /// Applies a hint on this shard and queues it for every other one.
+    fn queue_hint(&self, shard: &Shard, sku: Bytes, sold_out: bool) {
+        shard.seckill_front.set_hint(sku.clone(), sold_out);
+        let mut outbox = self.hint_outbox.borrow_mut();
+        for dst in (0..shard.shared.shard_count as ShardId).filter(|&dst| dst != shard.id) {
+            outbox.push_back((dst, sku.clone(), sold_out));
+        }
     }
 
     /// Parks a reply until the log has acknowledged everything appended so far.

@@ -208,22 +208,7 @@ fn a_second_server_on_the_same_port_or_data_dir_is_refused() {
     let stderr = String::from_utf8_lossy(&same_port.stderr);
     assert!(stderr.contains("Address already in use"), "{stderr}");
 
-    let same_dir = Command::new(binary())
-        .args([
-            "serve",
-            "--shards",
-            "1",
-            "--resp",
-            "127.0.0.1:0",
-            "--mqtt",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(first.data_dir.path())
-        .output()
-        .unwrap();
+    let same_dir = common::serve_command(1, first.data_dir.path()).output().unwrap();
     assert!(!same_dir.status.success());
     let stderr = String::from_utf8_lossy(&same_dir.stderr);
     assert!(stderr.contains("locked by another shardhub process"), "{stderr}");

@@ -519,18 +519,7 @@ fn a_torn_tail_is_cut_off_but_damage_before_it_stops_the_start() {
     let bad = frames[frames.len() / 2];
     bytes[bad + 9] ^= 0x40;
     std::fs::write(&log, &bytes).unwrap();
-    let mut child = std::process::Command::new(common::binary())
-        .args([
-            "serve",
-            "--shards",
-            "1",
-            "--resp",
-            "127.0.0.1:0",
-            "--mqtt",
-            "127.0.0.1:0",
-        ])
-        .args(["--http", "127.0.0.1:0", "--data-dir"])
-        .arg(damaged.path())
+    let mut child = common::serve_command(1, damaged.path())
         .arg("--config")
         .arg(&config)
         .stdout(std::process::Stdio::null())

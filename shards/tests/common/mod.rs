@@ -24,6 +24,25 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shardhub"))
 }
 
+/// `shardhub serve --shards N --data-dir DIR` with every listener on an ephemeral loopback
+/// port; callers add flags and spawn it.
+pub fn serve_command(shards: usize, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve")
+        .args(["--shards", &shards.to_string()])
+        .args([
+            "--resp",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir);
+    cmd
+}
+
 impl Server {
     /// Starts `shardhub serve` with `--shards N` on port 0 and waits until it listens.
     pub fn start(shards: usize) -> Server {
@@ -37,22 +56,8 @@ impl Server {
     /// Like `start_with`, on a given data directory: hand it back with `stop` and pass it here
     /// again to restart the server on the same data.
     pub fn start_in(shards: usize, data_dir: tempfile::TempDir, config: Option<&Path>, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(binary());
-        cmd.arg("serve")
-            .args(["--shards", &shards.to_string()])
-            .args([
-                "--resp",
-                "127.0.0.1:0",
-                "--mqtt",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = serve_command(shards, data_dir.path());
+        cmd.args(extra).stdout(Stdio::null()).stderr(Stdio::piped());
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
         }
