@@ -6,13 +6,15 @@
 //! [`Inventory::apply`], the only mutator, which is also what replay calls. So a replayed log
 //! rebuilds exactly the state the live commands built.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use ahash::RandomState;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::deadlines::Deadlines;
 use super::event::{Event, EventSink};
+use super::order_book::OrderBook;
 use super::OrderId;
 use crate::error::SeckillError;
 use crate::slot::Slot;
@@ -29,6 +31,8 @@ pub struct InventoryLimits {
 /// A SKU's current sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sku {
+    /// The SKU's own copy of its name, which its orders share.
+    name: Bytes,
     /// Bumped by every STOCK.SET, so orders of an earlier sale never move this sale's counts.
     generation: u64,
     /// The STOCK.SET total plus every restock since: always available + reserved + sold.
@@ -77,6 +81,21 @@ pub struct Order {
     pub expires_ms: u64,
 }
 
+impl Order {
+    pub(super) fn new(sku: Bytes, user: Bytes, qty: u32, generation: u64, at_ms: u64, expires_ms: u64) -> Order {
+        Order {
+            sku,
+            user,
+            qty,
+            state: OrderState::Reserved,
+            generation,
+            created_ms: at_ms,
+            updated_ms: at_ms,
+            expires_ms,
+        }
+    }
+}
+
 /// What STOCK.GET shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockView {
@@ -110,19 +129,17 @@ pub struct Bought {
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     skus: HashMap<Bytes, Sku, RandomState>,
-    orders: HashMap<OrderId, Order, RandomState>,
-    slot_seq: HashMap<Slot, u64, RandomState>,
+    orders: OrderBook,
 }
 
 #[derive(Debug)]
 pub struct Inventory {
     limits: InventoryLimits,
     skus: HashMap<Bytes, Sku, RandomState>,
-    orders: HashMap<OrderId, Order, RandomState>,
-    /// (expires_ms, id) of every reserved order, earliest first.
-    deadlines: BTreeSet<(u64, OrderId)>,
-    /// Last sequence handed out per slot.
-    slot_seq: HashMap<Slot, u64, RandomState>,
+    orders: OrderBook,
+    /// The deadline of every reserved order (and of some settled ones, skipped when due).
+    deadlines: Deadlines,
+    reserved_orders: usize,
     /// SKUs whose "sold out" status changed since the last `take_soldout_changes`.
     soldout_changes: Vec<(Bytes, bool)>,
 }
@@ -132,9 +149,9 @@ impl Inventory {
         Self {
             limits,
             skus: HashMap::default(),
-            orders: HashMap::default(),
-            deadlines: BTreeSet::new(),
-            slot_seq: HashMap::default(),
+            orders: OrderBook::default(),
+            deadlines: Deadlines::default(),
+            reserved_orders: 0,
             soldout_changes: Vec::new(),
         }
     }
@@ -152,7 +169,7 @@ impl Inventory {
     }
 
     pub fn reserved_orders_len(&self) -> usize {
-        self.deadlines.len()
+        self.reserved_orders
     }
 
     // ---- commands ----
@@ -216,7 +233,7 @@ impl Inventory {
             if let Some(&id) = s.reqids.get(&(buy.user.clone(), reqid.clone())) {
                 let order = self
                     .orders
-                    .get(&id)
+                    .get(id)
                     .ok_or(SeckillError::Inconsistent("REQID of a lost order"))?;
                 if order.qty != buy.qty {
                     return Err(SeckillError::ReqidMismatch);
@@ -235,10 +252,7 @@ impl Inventory {
         if self.orders.len() >= self.limits.orders_max {
             return Err(SeckillError::OrdersFull);
         }
-        let id = OrderId {
-            slot: buy.slot,
-            seq: self.slot_seq.get(&buy.slot).map_or(1, |seq| seq + 1),
-        };
+        let id = self.orders.next_id(buy.slot);
         let expires_ms = now_ms.saturating_add(s.hold_ms);
         self.commit(
             Event::Reserved {
@@ -282,7 +296,7 @@ impl Inventory {
     }
 
     pub fn order(&self, id: OrderId) -> Option<&Order> {
-        self.orders.get(&id)
+        self.orders.get(id)
     }
 
     /// Expires up to `max` reservations whose deadline is at or before `now_ms`; returns how
@@ -290,21 +304,26 @@ impl Inventory {
     pub fn expire_due(&mut self, now_ms: u64, max: usize, sink: &mut impl EventSink) -> usize {
         let mut expired = 0;
         while expired < max {
-            let Some(&(deadline, id)) = self.deadlines.first() else {
+            match self.deadlines.first() {
+                Some((deadline, _)) if deadline <= now_ms => {}
+                _ => break,
+            }
+            let Some((_, id)) = self.deadlines.pop_first() else {
                 break;
             };
-            if deadline > now_ms {
-                break;
+            // Paid and cancelled orders leave their entry behind; only reserved ones expire.
+            if self.orders.get(id).is_some_and(|o| o.state == OrderState::Reserved) {
+                self.commit(Event::Expired { id, at_ms: now_ms }, sink);
+                expired += 1;
             }
-            self.commit(Event::Expired { id, at_ms: now_ms }, sink);
-            expired += 1;
         }
         expired
     }
 
-    /// The earliest pending deadline, if any.
+    /// The earliest queued deadline, which may be a settled order's (the expiry timer finds
+    /// nothing to do then).
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        self.deadlines.first().map(|(deadline, _)| *deadline)
+        self.deadlines.first().map(|(deadline, _)| deadline)
     }
 
     /// SKUs whose sold-out status flipped since the last call, with the new status.
@@ -320,7 +339,7 @@ impl Inventory {
     /// An order's state, expiring it first if it is reserved past its deadline: the deadline
     /// decides, not whether the expiry timer has run yet.
     fn live_state(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<OrderState, SeckillError> {
-        let order = self.orders.get(&id).ok_or(SeckillError::NoOrder)?;
+        let order = self.orders.get(id).ok_or(SeckillError::NoOrder)?;
         if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
             self.commit(Event::Expired { id, at_ms: now_ms }, sink);
             return Ok(OrderState::Expired);
@@ -351,13 +370,14 @@ impl Inventory {
                 let was_soldout = self.skus.get(&sku).map(|s| s.available == 0);
                 let generation = self.skus.get(&sku).map_or(1, |s| s.generation + 1);
                 // A compact copy: the command's bytes may be a slice of a read buffer.
-                let sku = match self.skus.get_key_value(&sku) {
-                    Some((stored, _)) => stored.clone(),
+                let sku = match self.skus.get(&sku) {
+                    Some(stored) => stored.name.clone(),
                     None => Bytes::copy_from_slice(&sku),
                 };
                 self.skus.insert(
                     sku.clone(),
                     Sku {
+                        name: sku.clone(),
                         generation,
                         total,
                         available: total,
@@ -382,10 +402,8 @@ impl Inventory {
                 s.available = add_signed(s.available, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 s.total = add_signed(s.total, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 let after = s.available;
-                if (before == 0) != (after == 0) {
-                    let stored = self.skus.get_key_value(&sku).map(|(k, _)| k.clone()).unwrap_or(sku);
-                    self.note_availability(&stored, before, after);
-                }
+                let stored = s.name.clone();
+                self.note_availability(&stored, before, after);
             }
             Event::Reserved {
                 id,
@@ -396,19 +414,16 @@ impl Inventory {
                 at_ms,
                 expires_ms,
             } => {
-                if self.orders.contains_key(&id) {
-                    return Err(Inconsistent("order id used twice"));
+                if id != self.orders.next_id(id.slot) {
+                    return Err(Inconsistent("order id out of sequence"));
                 }
                 // Share the SKU's stored name and the user's holding key, and copy what is new,
                 // so no order pins the connection read buffer its command arrived in.
-                let (sku, s) = match self.skus.get_key_value(&sku) {
-                    Some((stored, _)) => {
-                        let stored = stored.clone();
-                        let s = self.skus.get_mut(&stored).expect("found just now");
-                        (stored, s)
-                    }
-                    None => return Err(Inconsistent("reservation of an unknown sku")),
-                };
+                let s = self
+                    .skus
+                    .get_mut(&sku)
+                    .ok_or(Inconsistent("reservation of an unknown sku"))?;
+                let sku = s.name.clone();
                 let user = match s.holdings.get_key_value(&user) {
                     Some((stored, _)) => stored.clone(),
                     None => Bytes::copy_from_slice(&user),
@@ -426,22 +441,12 @@ impl Inventory {
                 }
                 let generation = s.generation;
                 let after = s.available;
-                self.orders.insert(
-                    id,
-                    Order {
-                        sku: sku.clone(),
-                        user,
-                        qty,
-                        state: OrderState::Reserved,
-                        generation,
-                        created_ms: at_ms,
-                        updated_ms: at_ms,
-                        expires_ms,
-                    },
-                );
-                self.deadlines.insert((expires_ms, id));
-                let seq = self.slot_seq.entry(id.slot).or_insert(0);
-                *seq = (*seq).max(id.seq);
+                let order = Order::new(sku.clone(), user, qty, generation, at_ms, expires_ms);
+                if !self.orders.push(id, order) {
+                    return Err(Inconsistent("order id out of sequence"));
+                }
+                self.deadlines.push(expires_ms.saturating_sub(at_ms), expires_ms, id);
+                self.reserved_orders += 1;
                 self.note_availability(&sku, before, after);
             }
             Event::Paid { id, at_ms } => self.settle(id, at_ms, OrderState::Paid)?,
@@ -456,14 +461,15 @@ impl Inventory {
         use SeckillError::Inconsistent;
         let order = self
             .orders
-            .get_mut(&id)
+            .get_mut(id)
             .ok_or(Inconsistent("settling an unknown order"))?;
         if order.state != OrderState::Reserved {
             return Err(Inconsistent("settling an order that is not reserved"));
         }
         order.state = to;
         order.updated_ms = at_ms;
-        self.deadlines.remove(&(order.expires_ms, id));
+        // Its deadline entry stays queued and is skipped when it comes due.
+        self.reserved_orders -= 1;
         let Some(s) = self.skus.get_mut(&order.sku) else {
             return Err(Inconsistent("order of an unknown sku"));
         };
@@ -504,13 +510,11 @@ impl Inventory {
         #[derive(Serialize)]
         struct SnapshotRef<'a> {
             skus: &'a HashMap<Bytes, Sku, RandomState>,
-            orders: &'a HashMap<OrderId, Order, RandomState>,
-            slot_seq: &'a HashMap<Slot, u64, RandomState>,
+            orders: &'a OrderBook,
         }
         postcard::to_allocvec(&SnapshotRef {
             skus: &self.skus,
             orders: &self.orders,
-            slot_seq: &self.slot_seq,
         })
         .expect("encoding into a Vec")
     }
@@ -518,18 +522,23 @@ impl Inventory {
     /// Rebuilds an inventory from [`Inventory::snapshot`] bytes.
     pub fn restore(bytes: &[u8], limits: InventoryLimits) -> Result<Inventory, postcard::Error> {
         let snapshot: Snapshot = postcard::from_bytes(bytes)?;
-        let deadlines = snapshot
+        let mut reserved: Vec<(u64, OrderId, u64)> = snapshot
             .orders
             .iter()
             .filter(|(_, o)| o.state == OrderState::Reserved)
-            .map(|(id, o)| (o.expires_ms, *id))
+            .map(|(id, o)| (o.expires_ms, id, o.expires_ms.saturating_sub(o.created_ms)))
             .collect();
+        reserved.sort_unstable();
+        let mut deadlines = Deadlines::default();
+        for &(expires_ms, id, hold_ms) in &reserved {
+            deadlines.push(hold_ms, expires_ms, id);
+        }
         Ok(Inventory {
             limits,
             skus: snapshot.skus,
             orders: snapshot.orders,
             deadlines,
-            slot_seq: snapshot.slot_seq,
+            reserved_orders: reserved.len(),
             soldout_changes: Vec::new(),
         })
     }
@@ -540,19 +549,20 @@ impl Inventory {
         let mut reserved: HashMap<&Bytes, u64> = HashMap::new();
         let mut sold: HashMap<&Bytes, u64> = HashMap::new();
         let mut held: HashMap<(&Bytes, &Bytes), u64> = HashMap::new();
-        let mut deadlines = 0;
-        for (id, o) in &self.orders {
+        if !self.deadlines.is_consistent() {
+            return Err("deadline queues out of order".into());
+        }
+        let queued: HashSet<(u64, OrderId)> = self.deadlines.iter().collect();
+        let mut reserved_orders = 0;
+        for (id, o) in self.orders.iter() {
             let Some(s) = self.skus.get(&o.sku) else {
                 return Err(format!("order {id} of unknown sku"));
             };
             if o.state == OrderState::Reserved {
-                deadlines += 1;
-                if !self.deadlines.contains(&(o.expires_ms, *id)) {
+                reserved_orders += 1;
+                if !queued.contains(&(o.expires_ms, id)) {
                     return Err(format!("reserved order {id} has no deadline"));
                 }
-            }
-            if self.slot_seq.get(&id.slot).is_none_or(|seq| *seq < id.seq) {
-                return Err(format!("order {id} is beyond its slot's sequence"));
             }
             if o.generation != s.generation {
                 continue;
@@ -565,14 +575,17 @@ impl Inventory {
             }
             *held.entry((&o.sku, &o.user)).or_default() += units;
         }
-        if deadlines != self.deadlines.len() {
+        if reserved_orders != self.reserved_orders {
             return Err(format!(
-                "{} deadlines for {deadlines} reserved orders",
-                self.deadlines.len()
+                "{} reserved orders counted, {reserved_orders} found",
+                self.reserved_orders
             ));
         }
         for (name, s) in &self.skus {
             let sku = String::from_utf8_lossy(name);
+            if *name != s.name {
+                return Err(format!("{sku}: stored under another name"));
+            }
             if s.available + s.reserved + s.sold != s.total {
                 return Err(format!(
                     "{sku}: available {} + reserved {} + sold {} != total {}",
@@ -601,12 +614,10 @@ impl Inventory {
         Ok(())
     }
 
-    /// The same state, ignoring bounds and pending hint changes (for replay tests).
+    /// The same state, ignoring bounds and pending hint changes (for replay tests). Deadlines
+    /// follow from the orders, which `check_invariants` checks.
     pub fn same_state(&self, other: &Inventory) -> bool {
-        self.skus == other.skus
-            && self.orders == other.orders
-            && self.deadlines == other.deadlines
-            && self.slot_seq == other.slot_seq
+        self.skus == other.skus && self.orders == other.orders && self.reserved_orders == other.reserved_orders
     }
 }
 

@@ -4,13 +4,17 @@
 //! - [`Inventory`]: the state machine. Commands check, build an [`Event`], log it through an
 //!   [`EventSink`], then apply it; replay applies logged events the same way.
 //! - [`OrderId`]: `<slot>-<seq>`, so an order routes to its owner without a lookup.
+//! - `order_book`: the orders, stored densely by slot and sequence (no hashing, no rehash).
+//! - `deadlines`: reservation deadlines, one sorted queue per hold length.
 //!
 //! The invariant everything here protects: for every SKU, available + reserved + sold equals
 //! the total (STOCK.SET plus restocks), and reserved and sold equal the sums over the sale's
 //! orders. [`Inventory::check_invariants`] checks it; the property tests drive it.
 
+mod deadlines;
 mod event;
 mod inventory;
+mod order_book;
 mod order_id;
 #[cfg(test)]
 mod proptests;

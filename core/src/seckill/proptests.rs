@@ -160,6 +160,13 @@ impl Harness {
             Step::Expire => {
                 self.live.expire_due(self.now_ms, usize::MAX, &mut self.log);
                 prop_assert!(self.live.next_deadline_ms().is_none_or(|d| d > self.now_ms));
+                for &id in &self.ids {
+                    let o = self.live.order(id).unwrap();
+                    prop_assert!(
+                        o.state != OrderState::Reserved || o.expires_ms > self.now_ms,
+                        "{id} overdue"
+                    );
+                }
             }
             Step::RestartFromLog => {
                 let mut replayed = Inventory::new(LIMITS);
