@@ -29,8 +29,18 @@ const AWAITING_SPIN_FACTOR: u32 = 20;
 
 /// What travels on a ring.
 pub enum Envelope {
-    Request { id: u32, op: ShardOp },
-    Reply { id: u32, reply: ShardReply },
+    Request {
+        id: u32,
+        op: ShardOp,
+    },
+    Reply {
+        id: u32,
+        reply: ShardReply,
+    },
+    /// A one-way message: no pending-table slot, no reply (hints, forwarded publishes).
+    Notice {
+        op: ShardOp,
+    },
 }
 
 /// How a shard is woken from park: cross-thread, so atomics only.
@@ -90,6 +100,19 @@ pub struct ReplyTo {
     id: u32,
 }
 
+impl ReplyTo {
+    /// The sender of a notice: it wants no reply.
+    const NOBODY: ReplyTo = ReplyTo {
+        src: usize::MAX,
+        id: u32::MAX,
+    };
+
+    /// Whether the sender waits for a reply (false for a notice).
+    pub fn wants_reply(&self) -> bool {
+        self.src != usize::MAX
+    }
+}
+
 /// Why a request could not be sent; the caller answers "busy".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MeshBusy;
@@ -98,6 +121,7 @@ pub struct MeshBusy;
 #[derive(Default, Clone, Copy, Debug)]
 pub struct MeshStats {
     pub requests_sent: u64,
+    pub notices_sent: u64,
     pub requests_received: u64,
     pub replies_sent: u64,
     pub busy: u64,
@@ -173,8 +197,28 @@ impl Mesh {
         Ok(ReplyFuture { rx })
     }
 
+    /// Sends a one-way `op` to shard `dst`. Fails at once when the ring is full; the caller
+    /// decides whether to retry later or count a drop.
+    pub fn notify(&self, dst: ShardId, op: ShardOp) -> Result<(), MeshBusy> {
+        debug_assert_ne!(dst, self.me, "local work does not travel the mesh");
+        let mut producers = self.producers.borrow_mut();
+        let producer = producers[usize::from(dst)]
+            .as_mut()
+            .expect("a ring to every other shard");
+        if producer.push(Envelope::Notice { op }).is_err() {
+            self.bump(|s| s.busy += 1);
+            return Err(MeshBusy);
+        }
+        self.doorbells[usize::from(dst)].ring();
+        self.bump(|s| s.notices_sent += 1);
+        Ok(())
+    }
+
     /// Answers a request whose handler deferred its reply (it waited for the log).
     pub fn reply(&self, to: ReplyTo, reply: ShardReply) {
+        if !to.wants_reply() {
+            return;
+        }
         self.send_reply(to.src, Envelope::Reply { id: to.id, reply });
         self.doorbells[to.src].ring();
     }
@@ -241,6 +285,11 @@ impl Mesh {
                         if let Some(tx) = tx {
                             let _ = tx.send(reply);
                         }
+                    }
+                    Envelope::Notice { op } => {
+                        self.bump(|s| s.requests_received += 1);
+                        // No one waits for an answer: whatever the handler returns is dropped.
+                        let _ = handle(op, ReplyTo::NOBODY);
                     }
                 }
             }

@@ -143,9 +143,15 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             |s| s.stats.mesh_requests_sent,
         ),
         (
+            "shardhub_mesh_notices_sent_total",
+            "counter",
+            "One-way messages (hints, forwarded publishes) sent to other shards.",
+            |s| s.stats.mesh_notices_sent,
+        ),
+        (
             "shardhub_mesh_requests_received_total",
             "counter",
-            "Requests received from other shards.",
+            "Requests and one-way messages received from other shards.",
             |s| s.stats.mesh_requests_received,
         ),
         (

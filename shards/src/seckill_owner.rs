@@ -259,8 +259,7 @@ impl SeckillOwner {
     pub fn send_hints(&self, shard: &Shard) {
         let mut outbox = self.hint_outbox.borrow_mut();
         while let Some((dst, sku, sold_out)) = outbox.front().cloned() {
-            // The reply (a Pong) is not awaited: dropping the future discards it.
-            match shard.mesh.call(dst, ShardOp::SoldOutHint { sku, sold_out }) {
+            match shard.mesh.notify(dst, ShardOp::SoldOutHint { sku, sold_out }) {
                 Ok(_) => {
                     outbox.pop_front();
                 }

@@ -172,6 +172,7 @@ impl Shard {
             net_input_bytes: metrics.bytes_in,
             net_output_bytes: metrics.bytes_out,
             mesh_requests_sent: mesh.requests_sent,
+            mesh_notices_sent: mesh.notices_sent,
             mesh_requests_received: mesh.requests_received,
             mesh_busy: mesh.busy,
             driver: self.driver,

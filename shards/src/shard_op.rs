@@ -21,7 +21,7 @@ pub enum ShardOp {
     /// A flash-sale command for a SKU or order the destination owns.
     Seckill(SeckillOp),
     /// The owner of `sku` says whether it is sold out; the destination refuses BUYs for it
-    /// locally while it is. Fire-and-forget: the reply is dropped.
+    /// locally while it is. Sent as a notice: no reply.
     SoldOutHint { sku: Bytes, sold_out: bool },
 }
 
@@ -88,6 +88,7 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub mesh_requests_sent: u64,
+    pub mesh_notices_sent: u64,
     pub mesh_requests_received: u64,
     pub mesh_busy: u64,
     pub driver: &'static str,
