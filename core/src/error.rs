@@ -63,3 +63,121 @@ pub enum SeckillError {
     #[error("log event does not match the state: {0}")]
     Inconsistent(&'static str),
 }
+
+/// Why a subscription was refused by the subscription trie or an interest summary. Refusals
+/// change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PubsubError {
+    /// The filter has more levels than the trie's `levels_max`.
+    #[error("topic filter has too many levels")]
+    TooManyLevels,
+    /// `$share/` without a group, with a wildcard in the group, or without a filter after it.
+    #[error("malformed shared subscription filter")]
+    BadSharedFilter,
+    /// The trie holds `subscriptions_max` subscriptions and this one is new.
+    #[error("subscription table is full")]
+    Full,
+}
+
+/// Why a device shadow request was refused, with the code and message of the AWS IoT Device
+/// Shadow service's error documents (`{"code", "message"}` on `.../rejected`). Refusals change
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShadowError {
+    /// 400: the payload is not JSON (or is nested deeper than the parser's 128 levels).
+    #[error("Invalid JSON")]
+    InvalidJson,
+    /// 400: the payload is JSON but not an object.
+    #[error("Payload must be a JSON object")]
+    NotAnObject,
+    /// 400: an update without `state`.
+    #[error("Missing required node: state")]
+    MissingState,
+    /// 400: `state` is not an object.
+    #[error("State node must be an object")]
+    InvalidState,
+    /// 400: `state` holds a node other than `desired` and `reported`.
+    #[error("State contains an invalid node")]
+    UnknownStateNode,
+    /// 400: `state` holds neither `desired` nor `reported`.
+    #[error("State node must contain desired or reported")]
+    EmptyState,
+    /// 400: `desired` is neither an object nor null.
+    #[error("Desired node must be an object")]
+    InvalidDesired,
+    /// 400: `reported` is neither an object nor null.
+    #[error("Reported node must be an object")]
+    InvalidReported,
+    /// 400: `version` is not a non-negative integer.
+    #[error("Invalid version")]
+    InvalidVersion,
+    /// 400: `clientToken` is not a string.
+    #[error("Invalid clientToken")]
+    InvalidClientToken,
+    /// 400: `clientToken` is longer than 64 bytes.
+    #[error("clientToken must be at most 64 bytes")]
+    ClientTokenTooLong,
+    /// 400: `desired` or `reported` is nested deeper than the limits' `max_depth`.
+    #[error("JSON contains too many levels of nesting")]
+    TooDeep,
+    /// 404: get or delete of a shadow that does not exist.
+    #[error("No shadow exists with this name")]
+    NotFound,
+    /// 409: the update names a version other than the shadow's.
+    #[error("Version conflict")]
+    VersionConflict,
+    /// 413: the request, or the desired or reported section it would leave, is over its byte
+    /// limit.
+    #[error("The payload exceeds the maximum size allowed")]
+    TooLarge,
+    /// 429: the shard holds its maximum number of shadows and this update would create one.
+    #[error("Too many shadows")]
+    TooManyShadows,
+    /// 500: a logged event or a snapshot does not fit the state it is applied to: the log is
+    /// damaged or was written by another version.
+    #[error("log event does not match the state: {0}")]
+    Inconsistent(&'static str),
+}
+
+impl ShadowError {
+    /// The AWS-style status code of the error document.
+    pub fn code(&self) -> u16 {
+        use ShadowError::*;
+        match self {
+            InvalidJson | NotAnObject | MissingState | InvalidState | UnknownStateNode | EmptyState
+            | InvalidDesired | InvalidReported | InvalidVersion | InvalidClientToken | ClientTokenTooLong | TooDeep => {
+                400
+            }
+            NotFound => 404,
+            VersionConflict => 409,
+            TooLarge => 413,
+            TooManyShadows => 429,
+            Inconsistent(_) => 500,
+        }
+    }
+
+    /// The message of the error document. An inconsistency is an internal failure to clients;
+    /// its detail is for the log ([`std::fmt::Display`]).
+    pub fn message(&self) -> &'static str {
+        use ShadowError::*;
+        match self {
+            InvalidJson => "Invalid JSON",
+            NotAnObject => "Payload must be a JSON object",
+            MissingState => "Missing required node: state",
+            InvalidState => "State node must be an object",
+            UnknownStateNode => "State contains an invalid node",
+            EmptyState => "State node must contain desired or reported",
+            InvalidDesired => "Desired node must be an object",
+            InvalidReported => "Reported node must be an object",
+            InvalidVersion => "Invalid version",
+            InvalidClientToken => "Invalid clientToken",
+            ClientTokenTooLong => "clientToken must be at most 64 bytes",
+            TooDeep => "JSON contains too many levels of nesting",
+            NotFound => "No shadow exists with this name",
+            VersionConflict => "Version conflict",
+            TooLarge => "The payload exceeds the maximum size allowed",
+            TooManyShadows => "Too many shadows",
+            Inconsistent(_) => "Internal service failure",
+        }
+    }
+}

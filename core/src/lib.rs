@@ -8,11 +8,15 @@
 //! - [`keyspace`]: the string key space a shard owns, with lazy and active expiry.
 //! - [`seckill`]: flash-sale inventory: SKUs, expiring reservations, orders, per-user limits.
 //! - [`journal`]: the framing of log records (length + CRC32C).
+//! - [`pubsub`]: MQTT subscriptions: topic matching, the subscription trie, interest summaries.
+//! - [`shadow`]: device shadows after AWS IoT: merge-patch updates, delta, versions, metadata.
 
 pub mod error;
 pub mod journal;
 pub mod keyspace;
+pub mod pubsub;
 pub mod seckill;
+pub mod shadow;
 pub mod slot;
 
 pub use error::{KeyspaceError, SeckillError};

@@ -6,7 +6,9 @@
 //! - [`resp`]: the Redis protocol (RESP2 and RESP3): request framing with Redis's limits and
 //!   error texts, reply encoding, the command table.
 //! - [`http`]: HTTP/1.1 request heads (via `httparse`) and response writing.
-//! - [`mqtt`]: for now, the "server unavailable" answer to a CONNECT.
+//! - [`mqtt`]: MQTT 5.0 and 3.1.1: every control packet and property decoded zero-copy from
+//!   the read buffer and encoded in either version, topic syntax, and a broker's per-session
+//!   protocol state (in-flight window, queue, aliases).
 
 pub mod http;
 pub mod mqtt;

@@ -8,9 +8,11 @@ use monoio::net::TcpStream;
 use shardhub_net::http::{self, HttpLimits, HttpRequest, Status};
 
 use crate::metrics::{render, MetricsSnapshot};
+use crate::mqtt::op::{MqttOp, MqttReply, ShadowAction};
 use crate::read_buf::read_append;
 use crate::shard::{Routed, Shard};
 use crate::shard_op::{ShardOp, ShardReply};
+use shardhub_core::key_hash_slot;
 
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
@@ -78,6 +80,10 @@ async fn respond(shard: &Rc<Shard>, request: &HttpRequest, keep_alive: bool, out
         http::write_json_error(out, Status::MethodNotAllowed, "use GET", keep_alive);
         return;
     }
+    if let Some(device) = head.path.strip_prefix("/v1/shadows/") {
+        shadow(shard, request, device, keep_alive, out).await;
+        return;
+    }
     match head.path.as_str() {
         "/healthz" => http::write_response(
             out,
@@ -121,6 +127,46 @@ async fn respond(shard: &Rc<Shard>, request: &HttpRequest, keep_alive: bool, out
             &format!("no route for {}", head.path),
             keep_alive,
         ),
+    }
+}
+
+/// `GET`, `PATCH` and `DELETE /v1/shadows/{device}`: the MQTT shadow semantics over HTTP, run
+/// on the device's owner shard; the body is the same document the MQTT reply topics carry.
+async fn shadow(shard: &Rc<Shard>, request: &HttpRequest, device: &str, keep_alive: bool, out: &mut BytesMut) {
+    let action = match request.head.method.as_str() {
+        "GET" => ShadowAction::Get,
+        "PATCH" => ShadowAction::Update,
+        "DELETE" => ShadowAction::Delete,
+        _ => {
+            http::write_json_error(out, Status::MethodNotAllowed, "use GET, PATCH or DELETE", keep_alive);
+            return;
+        }
+    };
+    if device.is_empty() || device.contains(['/', '+', '#']) {
+        http::write_json_error(out, Status::NotFound, "no such device name", keep_alive);
+        return;
+    }
+    let owner = shard.shared.slots.owner(key_hash_slot(device.as_bytes()));
+    let op = MqttOp::Shadow {
+        action,
+        device: device.to_string(),
+        request: request.body.clone(),
+    };
+    match crate::mqtt::conn::call(shard, owner, op).await {
+        Some(MqttReply::Shadow { status, body }) => {
+            let status = match status {
+                200 => Status::Ok,
+                400 => Status::BadRequest,
+                404 => Status::NotFound,
+                409 => Status::Conflict,
+                413 => Status::PayloadTooLarge,
+                429 => Status::TooManyRequests,
+                503 => Status::ServiceUnavailable,
+                _ => Status::InternalError,
+            };
+            http::write_response(out, status, "application/json", body.to_string().as_bytes(), keep_alive);
+        }
+        _ => http::write_json_error(out, Status::ServiceUnavailable, "shadow owner unavailable", keep_alive),
     }
 }
 

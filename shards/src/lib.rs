@@ -19,7 +19,7 @@ pub mod listener;
 pub mod logging;
 pub mod mesh;
 pub mod metrics;
-pub mod mqtt_conn;
+pub mod mqtt;
 pub mod read_buf;
 pub mod resp_conn;
 pub mod rlimits;

@@ -29,7 +29,7 @@ enum Command {
         /// RESP (Redis protocol) listen address.
         #[arg(long, value_name = "ADDR")]
         resp: Option<String>,
-        /// MQTT listen address (answers "server unavailable" until the broker exists).
+        /// MQTT listen address (the IoT gateway's broker).
         #[arg(long, value_name = "ADDR")]
         mqtt: Option<String>,
         /// HTTP listen address (/metrics, /healthz, /readyz).

@@ -78,6 +78,8 @@ pub struct MetricsSnapshot {
     pub stats: ShardStats,
     pub metrics: ShardMetrics,
     pub seckill: crate::seckill_metrics::SeckillMetrics,
+    pub mqtt: crate::mqtt::metrics::MqttMetrics,
+    pub mqtt_gauges: crate::mqtt::metrics::MqttGauges,
 }
 
 /// A per-shard series: name, type, help text, and how to read it from a snapshot.
@@ -249,6 +251,11 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
     }
     let seckill: Vec<_> = snapshots.iter().map(|s| (s.stats.shard, &s.seckill)).collect();
     crate::seckill_metrics::render(&seckill, &mut out);
+    let mqtt: Vec<_> = snapshots
+        .iter()
+        .map(|s| (s.stats.shard, &s.mqtt, s.mqtt_gauges))
+        .collect();
+    crate::mqtt::metrics::render(&mqtt, &mut out);
     let _ = writeln!(
         out,
         "# HELP shardhub_ready Whether the server accepts traffic (1) or is starting or draining (0)."

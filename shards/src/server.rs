@@ -105,7 +105,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         http = %http_addr,
         mqtt = %mqtt_addr,
         shards = shard_count,
-        "listening (mqtt answers CONNECT with 'server unavailable' until the broker exists)"
+        "listening"
     );
     notify(&[sd_notify::NotifyState::Ready]);
 

@@ -18,11 +18,14 @@ use crate::clients::ClientRegistry;
 use crate::config::Config;
 use crate::mesh::{Mesh, MeshBusy, MeshEndpoint, ReplyFuture, ReplyTo};
 use crate::metrics::{MetricsSnapshot, ShardMetrics};
+use crate::mqtt::broker::{Broker, Handled};
+use crate::mqtt::io::CloseRequest;
+use crate::mqtt::settings::MqttSettings;
 use crate::seckill_front::SeckillFront;
 use crate::seckill_owner::{Completion, SeckillOwner};
 use crate::shard_op::{SeckillOp, SeckillReply, ShardOp, ShardReply, ShardStats};
 use crate::shared::{unix_ms, Shared};
-use crate::{http_conn, mqtt_conn, resp_conn, seckill_owner};
+use crate::{http_conn, resp_conn, seckill_owner};
 
 /// The listeners a shard serves, bound for it by the main thread.
 pub struct ShardListeners {
@@ -46,6 +49,8 @@ pub struct Shard {
     pub seckill: SeckillOwner,
     /// Sold-out hints and admission queues in front of every owner.
     pub seckill_front: SeckillFront,
+    /// This shard's part of the MQTT broker.
+    pub mqtt: Broker,
     /// Hot-reloadable settings, copied from the shared config when its generation moves.
     pub request_limits: Cell<RequestLimits>,
     pub max_connections: Cell<usize>,
@@ -62,9 +67,11 @@ impl Shard {
         driver: &'static str,
         endpoint: MeshEndpoint,
         seckill: SeckillOwner,
+        mqtt: Broker,
     ) -> Self {
         let config = shared.config.load_full();
         Self {
+            mqtt,
             seckill,
             seckill_front: SeckillFront::new(shared.shard_count, &config.seckill),
             id,
@@ -90,6 +97,12 @@ impl Shard {
                 stats: self.stats(),
                 metrics: self.metrics.borrow().clone(),
                 seckill: self.seckill.metrics.borrow().clone(),
+                mqtt: self.mqtt.metrics.borrow().clone(),
+                mqtt_gauges: crate::mqtt::metrics::MqttGauges {
+                    sessions: self.mqtt.sessions_len() as u64,
+                    subscriptions: self.mqtt.subscriptions_len() as u64,
+                    retained: self.mqtt.retained_len() as u64,
+                },
             })),
             ShardOp::ClientList(filter) => ShardReply::ClientList(self.clients.borrow().list(&filter, self.id)),
             ShardOp::Ping => ShardReply::Pong,
@@ -97,14 +110,27 @@ impl Shard {
                 self.seckill_front.set_hint(sku, sold_out);
                 ShardReply::Pong
             }
-            ShardOp::Seckill(_) => unreachable!("flash-sale ops go through `call` or `handle_remote`"),
+            ShardOp::Seckill(_) | ShardOp::Mqtt(_) => {
+                unreachable!("flash-sale and broker ops go through `call` or `handle_remote`")
+            }
         }
     }
 
     /// Runs a request from another shard: answers at once, or (for flash-sale writes) parks
     /// the reply until the log has it and answers through the mesh then.
-    fn handle_remote(&self, op: ShardOp, to: ReplyTo) -> Option<ShardReply> {
+    fn handle_remote(self: &Rc<Self>, op: ShardOp, to: ReplyTo) -> Option<ShardReply> {
         match op {
+            ShardOp::Mqtt(op) => match self.mqtt.handle(self, op) {
+                Handled::Now(reply) => Some(ShardReply::Mqtt(reply)),
+                Handled::Later(future) => {
+                    let shard = self.clone();
+                    monoio::spawn(async move {
+                        let reply = future.await;
+                        shard.mesh.reply(to, ShardReply::Mqtt(reply));
+                    });
+                    None
+                }
+            },
             ShardOp::Seckill(op) => self
                 .run_seckill(op, |owner, reply, started| {
                     owner.defer(reply, Completion::Remote(to), started)
@@ -184,6 +210,8 @@ impl Shard {
         self.request_limits.set(request_limits(config));
         self.max_connections.set(config.limits.max_connections_per_shard);
         self.seckill.apply_config(&config.seckill);
+        self.mqtt.settings.set(MqttSettings::from(&config.mqtt));
+        self.mqtt.store.apply_config(config);
         self.seckill_front
             .settings
             .set(crate::seckill_front::FrontSettings::from(&config.seckill));
@@ -309,7 +337,14 @@ pub fn run(
                 return;
             }
         };
-        let shard = Rc::new(Shard::new(id, shared, driver, endpoint, seckill));
+        let broker = match crate::mqtt::open_broker(id, &shared) {
+            Ok(broker) => broker,
+            Err(e) => {
+                let _ = started.send(Err((id, std::io::Error::other(e))));
+                return;
+            }
+        };
+        let shard = Rc::new(Shard::new(id, shared, driver, endpoint, seckill, broker));
         {
             let inventory = shard.seckill.inventory.borrow();
             tracing::info!(
@@ -332,6 +367,7 @@ pub fn run(
         monoio::spawn(housekeeping(shard.clone()));
         monoio::spawn(seckill_owner::flusher(shard.clone()));
         monoio::spawn(seckill_owner::expiry_timer(shard.clone()));
+        monoio::spawn(crate::mqtt::store::flusher(shard.clone()));
         shard.seckill.announce_soldout(&shard);
         let _ = started.send(Ok((id, driver)));
         let mesh_shard = shard.clone();
@@ -382,7 +418,7 @@ fn spawn_connection(shard: &Rc<Shard>, stream: TcpStream, peer: std::net::Socket
             monoio::spawn(resp_conn::serve(shard.clone(), stream, peer));
         }
         Protocol::Mqtt => {
-            monoio::spawn(mqtt_conn::serve(shard.clone(), stream));
+            monoio::spawn(crate::mqtt::conn::serve(shard.clone(), stream));
         }
         Protocol::Http => {
             monoio::spawn(http_conn::serve(shard.clone(), stream));
@@ -408,6 +444,7 @@ async fn housekeeping(shard: Rc<Shard>) {
             if let Some(canceller) = shard.accept_canceller.borrow_mut().take() {
                 tracing::info!(shard = shard.id, "draining: RESP and MQTT listeners closed");
                 canceller.cancel();
+                shard.mqtt.close_connections(CloseRequest::ShuttingDown);
             }
         }
     }

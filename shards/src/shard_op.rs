@@ -6,6 +6,7 @@ use shardhub_core::{KeyOp, KeyReply, SeckillError};
 
 use crate::clients::ClientListFilter;
 use crate::metrics::MetricsSnapshot;
+use crate::mqtt::op::{MqttOp, MqttReply};
 
 pub enum ShardOp {
     /// An operation on keys the destination owns.
@@ -23,6 +24,8 @@ pub enum ShardOp {
     /// The owner of `sku` says whether it is sold out; the destination refuses BUYs for it
     /// locally while it is. Sent as a notice: no reply.
     SoldOutHint { sku: Bytes, sold_out: bool },
+    /// Broker work: forwarded publishes, interest, client ids, session takeover, retained.
+    Mqtt(MqttOp),
 }
 
 pub enum SeckillOp {
@@ -70,6 +73,7 @@ pub enum ShardReply {
     ClientList(Vec<String>),
     Pong,
     Seckill(SeckillReply),
+    Mqtt(MqttReply),
     /// The owner could not answer (only while the process is going down).
     Unavailable,
 }

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+mod mqtt;
+
+pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
+
 /// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
 /// reported as needing one.
 pub const HOT_KEYS: &[&str] = &[
@@ -49,6 +53,13 @@ pub struct Config {
     pub mesh: MeshConfig,
     pub lifecycle: LifecycleConfig,
     pub seckill: SeckillConfig,
+    pub mqtt: MqttConfig,
+    pub shadow: ShadowConfig,
+}
+
+/// Whether a key reloads live.
+pub fn is_hot(key: &str) -> bool {
+    HOT_KEYS.contains(&key) || mqtt::HOT_KEYS.contains(&key)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -265,6 +276,8 @@ const RING_CAPACITY_MIN: usize = 16;
 /// Longest reservation hold: a year. Longer is a typo, and it keeps deadlines far from overflow.
 pub const HOLD_SECS_MAX: u64 = 365 * 24 * 3600;
 const SNAPSHOT_LOG_BYTES_MIN: u64 = 4096;
+const MQTT_PACKET_BYTES_MIN: u32 = 128;
+const MQTT_PACKET_BYTES_MAX: u32 = 268_435_460;
 
 impl Config {
     /// Reads and validates a file, then applies the overrides.
@@ -389,6 +402,21 @@ impl Config {
             ("seckill.expire_per_tick", self.seckill.expire_per_tick),
             ("seckill.batch_fsync_ms", self.seckill.batch_fsync_ms as usize),
             ("seckill.log_pending_max", self.seckill.log_pending_max),
+            ("mqtt.max_connections_per_shard", self.mqtt.max_connections_per_shard),
+            ("mqtt.connect_timeout_ms", self.mqtt.connect_timeout_ms as usize),
+            ("mqtt.publishes_per_sec", self.mqtt.publishes_per_sec as usize),
+            (
+                "mqtt.max_subscriptions_per_client",
+                self.mqtt.max_subscriptions_per_client,
+            ),
+            ("mqtt.receive_maximum", usize::from(self.mqtt.receive_maximum)),
+            ("mqtt.max_inflight", usize::from(self.mqtt.max_inflight)),
+            ("mqtt.max_queued_messages", self.mqtt.max_queued_messages),
+            ("mqtt.max_retained_per_shard", self.mqtt.max_retained_per_shard),
+            ("mqtt.batch_fsync_ms", self.mqtt.batch_fsync_ms as usize),
+            ("shadow.max_document_bytes", self.shadow.max_document_bytes),
+            ("shadow.max_depth", self.shadow.max_depth),
+            ("shadow.max_shadows_per_shard", self.shadow.max_shadows_per_shard),
         ] {
             if value == 0 {
                 return bad(key, "0".into(), "a positive number");
@@ -422,6 +450,7 @@ impl Config {
                 "at least 4096",
             );
         }
+        self.validate_mqtt()?;
         if self.mesh.ring_capacity < RING_CAPACITY_MIN {
             return bad("mesh.ring_capacity", self.mesh.ring_capacity.to_string(), "at least 16");
         }
@@ -431,6 +460,58 @@ impl Config {
                 "0".into(),
                 "positive drain_timeout_ms and drain_quiet_ms",
             );
+        }
+        Ok(())
+    }
+
+    fn validate_mqtt(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, expected: &str| {
+            Err(ConfigError::Value {
+                key: key.into(),
+                value,
+                expected: expected.into(),
+            })
+        };
+        let m = &self.mqtt;
+        // MQTT's own ceiling: the largest remaining length plus a 5-byte fixed header.
+        if !(MQTT_PACKET_BYTES_MIN..=MQTT_PACKET_BYTES_MAX).contains(&m.max_packet_bytes) {
+            return bad(
+                "mqtt.max_packet_bytes",
+                m.max_packet_bytes.to_string(),
+                "128 to 268435460",
+            );
+        }
+        if m.snapshot_log_bytes < SNAPSHOT_LOG_BYTES_MIN {
+            return bad(
+                "mqtt.snapshot_log_bytes",
+                m.snapshot_log_bytes.to_string(),
+                "at least 4096",
+            );
+        }
+        match m.auth {
+            MqttAuth::Anonymous => {
+                let loopback = self
+                    .listen
+                    .mqtt
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback());
+                if !loopback {
+                    return bad(
+                        "mqtt.auth",
+                        "\"anonymous\"".into(),
+                        "\"token\" when listen.mqtt is not a loopback address",
+                    );
+                }
+            }
+            MqttAuth::Token => {
+                if m.token_secret.is_empty() == m.token_secret_file.as_os_str().is_empty() {
+                    return bad(
+                        "mqtt.token_secret",
+                        "(secret and file both set, or neither)".into(),
+                        "exactly one of mqtt.token_secret and mqtt.token_secret_file",
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -484,7 +565,7 @@ impl ConfigDiff {
             let old_value = &old_keys[key];
             if old_value != new_value {
                 let entry = (key.clone(), old_value.clone(), new_value.clone());
-                if HOT_KEYS.contains(&key.as_str()) {
+                if is_hot(key) {
                     diff.applied.push(entry);
                 } else {
                     diff.needs_restart.push(entry);
@@ -504,6 +585,14 @@ impl ConfigDiff {
             durability: running.seckill.durability,
             ..new.seckill.clone()
         };
+        next.mqtt = MqttConfig {
+            auth: running.mqtt.auth,
+            token_secret: running.mqtt.token_secret.clone(),
+            token_secret_file: running.mqtt.token_secret_file.clone(),
+            durability: running.mqtt.durability,
+            ..new.mqtt.clone()
+        };
+        next.shadow = new.shadow.clone();
         (diff, next)
     }
 }
@@ -515,7 +604,7 @@ mod tests {
     #[test]
     fn embedded_defaults_are_valid_and_match_the_example_file() {
         Config::default().validate().unwrap();
-        let example = include_str!("../../shardhub.example.toml");
+        let example = include_str!("../../../shardhub.example.toml");
         assert_eq!(Config::parse(example).unwrap(), Config::default());
     }
 
@@ -537,7 +626,7 @@ mod tests {
     #[test]
     fn every_hot_key_exists_and_the_diff_splits_hot_from_restart() {
         let keys = Config::default().flatten();
-        for k in HOT_KEYS {
+        for k in HOT_KEYS.iter().chain(mqtt::HOT_KEYS) {
             assert!(keys.contains_key(*k), "{k}");
         }
         let running = Config::default();

@@ -1,0 +1,133 @@
+//! The `[mqtt]` and `[shadow]` sections: the IoT gateway's authentication, its per-client and
+//! per-session bounds, and the device shadow bounds.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Durability;
+
+/// How MQTT clients prove who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttAuth {
+    /// Anyone, with every topic: allowed only while the MQTT listener is on loopback.
+    Anonymous,
+    /// The CONNECT password is an HS256 JWT whose `sub` is the client id.
+    Token,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub auth: MqttAuth,
+    /// The HS256 secret; prefer `token_secret_file` outside tests.
+    pub token_secret: String,
+    /// A file holding the HS256 secret (trailing newline ignored), e.g. a systemd credential.
+    pub token_secret_file: PathBuf,
+    /// Clock skew forgiven when checking a token's `exp`.
+    pub token_leeway_secs: u64,
+    /// MQTT connections one shard serves; beyond it CONNACK 0x97 (quota exceeded).
+    pub max_connections_per_shard: usize,
+    /// How long a new connection may take to send its CONNECT.
+    pub connect_timeout_ms: u64,
+    /// The longest keep alive the server grants (Server Keep Alive when a client asks more,
+    /// or asks none, in MQTT v5).
+    pub keep_alive_max_secs: u16,
+    /// PUBLISH packets one client may send per second; beyond it QoS 1/2 get 0x97 and QoS 0
+    /// is dropped (and counted).
+    pub publishes_per_sec: u32,
+    /// Subscriptions one client may hold; beyond it SUBACK 0x97.
+    pub max_subscriptions_per_client: usize,
+    /// Unacknowledged QoS 2 PUBLISHes the server accepts from a client (its Receive Maximum);
+    /// beyond it DISCONNECT 0x93.
+    pub receive_maximum: u16,
+    /// QoS 1/2 messages in flight to one client (lowered further by the client's own Receive
+    /// Maximum); the rest wait in the session queue.
+    pub max_inflight: u16,
+    /// Messages one session may queue (offline, or behind a full in-flight window); beyond it
+    /// the oldest is dropped and counted.
+    pub max_queued_messages: usize,
+    /// Largest packet either way (the server's Maximum Packet Size); beyond it DISCONNECT 0x95.
+    pub max_packet_bytes: u32,
+    /// Topic aliases a client may set (the server's Topic Alias Maximum).
+    pub topic_alias_maximum: u16,
+    /// The longest session expiry the server keeps a session for.
+    pub session_expiry_max_secs: u32,
+    /// Retained messages one shard keeps; a new retained topic beyond it is not retained.
+    pub max_retained_per_shard: usize,
+    /// When a retained message or shadow change is acknowledged (as `seckill.durability`).
+    pub durability: Durability,
+    pub batch_fsync_ms: u64,
+    pub snapshot_log_bytes: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            auth: MqttAuth::Anonymous,
+            token_secret: String::new(),
+            token_secret_file: PathBuf::new(),
+            token_leeway_secs: 0,
+            max_connections_per_shard: 500_000,
+            connect_timeout_ms: 10_000,
+            keep_alive_max_secs: 600,
+            publishes_per_sec: 1000,
+            max_subscriptions_per_client: 100,
+            receive_maximum: 64,
+            max_inflight: 32,
+            max_queued_messages: 1000,
+            max_packet_bytes: 1024 * 1024,
+            topic_alias_maximum: 16,
+            session_expiry_max_secs: 7 * 24 * 3600,
+            max_retained_per_shard: 1_000_000,
+            durability: Durability::Batch,
+            batch_fsync_ms: 10,
+            snapshot_log_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShadowConfig {
+    /// Largest update request, and largest desired or reported section (AWS: 8 KiB); beyond
+    /// it the update is rejected with 413.
+    pub max_document_bytes: usize,
+    /// Deepest nesting of desired or reported (AWS: 6); deeper is rejected with 400.
+    pub max_depth: usize,
+    /// Shadows one shard owns; a new shadow beyond it is rejected with 429.
+    pub max_shadows_per_shard: usize,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 8 * 1024,
+            max_depth: 6,
+            max_shadows_per_shard: 1_000_000,
+        }
+    }
+}
+
+/// Keys of these sections that reload live.
+pub const HOT_KEYS: &[&str] = &[
+    "mqtt.token_leeway_secs",
+    "mqtt.max_connections_per_shard",
+    "mqtt.connect_timeout_ms",
+    "mqtt.keep_alive_max_secs",
+    "mqtt.publishes_per_sec",
+    "mqtt.max_subscriptions_per_client",
+    "mqtt.receive_maximum",
+    "mqtt.max_inflight",
+    "mqtt.max_queued_messages",
+    "mqtt.max_packet_bytes",
+    "mqtt.topic_alias_maximum",
+    "mqtt.session_expiry_max_secs",
+    "mqtt.max_retained_per_shard",
+    "mqtt.batch_fsync_ms",
+    "mqtt.snapshot_log_bytes",
+    "shadow.max_document_bytes",
+    "shadow.max_depth",
+    "shadow.max_shadows_per_shard",
+];

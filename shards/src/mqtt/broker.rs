@@ -1,0 +1,398 @@
+//! One shard's part of the broker: the sessions it holds, their subscriptions (a trie), the
+//! interest summaries of the other shards, and what it owns by slot — client ids (who holds
+//! each session) and retained topics.
+//!
+//! Routing a publish: deliver to the local trie's matches, then forward the message (one
+//! `Arc`, whatever the fan-out) to each other shard whose interest summary matches. Interest
+//! changes travel to every shard before the SUBACK that caused them goes out, so a publish
+//! that follows a SUBACK is never missed for lack of a hint.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ahash::RandomState;
+use bytes::Bytes;
+use shardhub_core::pubsub::{Interest, SubscriptionTrie, TrieLimits};
+use shardhub_core::{key_hash_slot, ShardId};
+use shardhub_net::mqtt::session::{Delivery, Message};
+use shardhub_net::mqtt::{MqttStr, Packet, QoS};
+
+use super::auth::TokenVerifier;
+use super::metrics::MqttMetrics;
+use super::op::{MqttOp, MqttReply, SessionState, SubOptions};
+use super::session::Session;
+use super::settings::MqttSettings;
+use super::store::MqttStore;
+use crate::shard::Shard;
+use crate::shard_op::ShardOp;
+use crate::shared::unix_ms;
+
+pub type SessionRef = Rc<RefCell<Session>>;
+
+/// An op's answer: now, or once what it changed is durable.
+pub enum Handled {
+    Now(MqttReply),
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = MqttReply>>>),
+}
+
+impl Handled {
+    pub async fn get(self) -> MqttReply {
+        match self {
+            Handled::Now(reply) => reply,
+            Handled::Later(future) => future.await,
+        }
+    }
+}
+
+pub struct Broker {
+    me: ShardId,
+    pub settings: Cell<MqttSettings>,
+    pub verifier: Option<TokenVerifier>,
+    sessions: RefCell<HashMap<u64, SessionRef, RandomState>>,
+    subs: RefCell<SubscriptionTrie<u64, SubOptions>>,
+    interest: RefCell<Interest>,
+    /// Each other shard's interest summary (this shard's own slot stays empty).
+    peers: RefCell<Vec<Interest>>,
+    /// Client ids this shard owns -> (shard, epoch) of the session holding it.
+    registry: RefCell<HashMap<MqttStr, (ShardId, u64), RandomState>>,
+    /// Epochs evicted before their connection finished installing its session.
+    tombstones: RefCell<HashSet<u64, RandomState>>,
+    /// Retained messages and shadows this shard owns, with their log.
+    pub store: MqttStore,
+    next_epoch: Cell<u64>,
+    pub metrics: RefCell<MqttMetrics>,
+}
+
+impl Broker {
+    pub fn new(
+        me: ShardId,
+        shards: usize,
+        settings: MqttSettings,
+        verifier: Option<TokenVerifier>,
+        store: MqttStore,
+    ) -> Self {
+        Self {
+            me,
+            settings: Cell::new(settings),
+            verifier,
+            sessions: RefCell::default(),
+            subs: RefCell::new(SubscriptionTrie::new(TrieLimits::default())),
+            interest: RefCell::new(Interest::new(TrieLimits::default())),
+            peers: RefCell::new((0..shards).map(|_| Interest::new(TrieLimits::default())).collect()),
+            registry: RefCell::default(),
+            tombstones: RefCell::default(),
+            store,
+            next_epoch: Cell::new(0),
+            metrics: RefCell::default(),
+        }
+    }
+
+    /// A process-wide unique connection epoch: the shard in the top bits.
+    pub fn new_epoch(&self) -> u64 {
+        let n = self.next_epoch.get() + 1;
+        self.next_epoch.set(n);
+        (u64::from(self.me) + 1) << 48 | n
+    }
+
+    pub fn session(&self, key: u64) -> Option<SessionRef> {
+        self.sessions.borrow().get(&key).cloned()
+    }
+
+    pub fn sessions_len(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+
+    pub fn subscriptions_len(&self) -> usize {
+        self.subs.borrow().len()
+    }
+
+    pub fn retained_len(&self) -> usize {
+        self.store.retained.borrow().len()
+    }
+
+    pub fn shadows_len(&self) -> usize {
+        self.store.shadows.borrow().len()
+    }
+
+    /// Whether `epoch` was evicted while its connection was still setting up.
+    pub fn take_tombstone(&self, epoch: u64) -> bool {
+        self.tombstones.borrow_mut().remove(&epoch)
+    }
+
+    // ---- sessions ----
+
+    /// Adds a session and its subscriptions; returns the filters new to this shard's
+    /// interest (announce them before acknowledging).
+    pub fn install(&self, session: Session) -> (SessionRef, Vec<String>) {
+        let key = session.key;
+        let filters: Vec<(String, SubOptions)> = session.subscriptions.iter().map(|(f, o)| (f.clone(), *o)).collect();
+        let session = Rc::new(RefCell::new(session));
+        self.sessions.borrow_mut().insert(key, session.clone());
+        let mut added = Vec::new();
+        for (filter, options) in filters {
+            if let Some(true) = self.add_subscription(key, &filter, options) {
+                added.push(filter);
+            }
+        }
+        (session, added)
+    }
+
+    /// Takes a session out with its subscriptions; returns it and the filters this shard's
+    /// interest lost.
+    pub fn remove(&self, key: u64) -> Option<(SessionRef, Vec<String>)> {
+        let session = self.sessions.borrow_mut().remove(&key)?;
+        let filters: Vec<String> = session.borrow().subscriptions.keys().cloned().collect();
+        let mut lost = Vec::new();
+        for filter in filters {
+            if self.remove_subscription(key, &filter) == Some(true) {
+                lost.push(filter);
+            }
+        }
+        Some((session, lost))
+    }
+
+    /// Subscribes; `Some(true)` when the filter is new to this shard's interest, `None` when
+    /// the trie refused it.
+    pub fn add_subscription(&self, key: u64, filter: &str, options: SubOptions) -> Option<bool> {
+        let replaced = self.subs.borrow_mut().insert(filter, key, options).ok()?;
+        if replaced.is_some() {
+            return Some(false);
+        }
+        self.interest.borrow_mut().add(filter).ok()
+    }
+
+    /// Unsubscribes; `Some(true)` when this shard's interest lost the filter, `None` when
+    /// there was no such subscription.
+    pub fn remove_subscription(&self, key: u64, filter: &str) -> Option<bool> {
+        self.subs.borrow_mut().remove(filter, &key)?;
+        Some(self.interest.borrow_mut().remove(filter))
+    }
+
+    // ---- routing ----
+
+    /// Delivers `message` here and forwards it to the shards that want it.
+    pub fn route(&self, shard: &Shard, message: Arc<Message>) {
+        self.metrics.borrow_mut().messages_routed += 1;
+        let peers = self.peers.borrow();
+        for (dst, interest) in peers.iter().enumerate() {
+            let dst = dst as ShardId;
+            if dst == self.me || !interest.matches(message.topic.as_str()) {
+                continue;
+            }
+            let op = ShardOp::Mqtt(MqttOp::Publish(message.clone()));
+            if shard.mesh.notify(dst, op).is_err() {
+                self.metrics.borrow_mut().forward_dropped += 1;
+            }
+        }
+        drop(peers);
+        self.deliver_local(&message);
+    }
+
+    /// Delivers to this shard's matching sessions: one delivery per session, at the highest
+    /// matching QoS, carrying every matching subscription identifier.
+    pub fn deliver_local(&self, message: &Arc<Message>) {
+        let mut targets: Vec<(u64, SubOptions)> = Vec::new();
+        self.subs
+            .borrow()
+            .for_each_match(message.topic.as_str(), |key, options| {
+                if !(options.no_local && *key == message.origin) {
+                    targets.push((*key, *options));
+                }
+            });
+        if targets.is_empty() {
+            return;
+        }
+        targets.sort_unstable_by_key(|(key, _)| *key);
+        let now = unix_ms();
+        let mut packets = Vec::new();
+        let mut i = 0;
+        while i < targets.len() {
+            let key = targets[i].0;
+            let mut qos = QoS::AtMostOnce;
+            let mut retain = false;
+            let mut ids: Vec<NonZeroU32> = Vec::new();
+            while i < targets.len() && targets[i].0 == key {
+                let o = targets[i].1;
+                qos = qos.max(o.qos);
+                retain |= o.retain_as_published && message.retain;
+                ids.extend(o.id);
+                i += 1;
+            }
+            let Some(session) = self.session(key) else { continue };
+            let mut session = session.borrow_mut();
+            let delivery = Delivery {
+                message: message.clone(),
+                qos: qos.min(message.qos),
+                retain,
+                subscription_ids: ids,
+            };
+            packets.clear();
+            session.outbound.deliver(delivery, now, &mut packets);
+            if let Some(conn) = &session.conn {
+                conn.send(&packets);
+            }
+            self.metrics.borrow_mut().messages_delivered += packets.len() as u64;
+        }
+    }
+
+    // ---- retained ----
+
+    /// The shard owning `topic`'s retained message.
+    pub fn topic_owner(&self, shard: &Shard, topic: &str) -> ShardId {
+        shard.shared.slots.owner(key_hash_slot(topic.as_bytes()))
+    }
+
+    /// Stores a retained message; the record number to wait for before acknowledging.
+    fn store_retained(&self, message: Arc<Message>) -> Option<u64> {
+        if self.store.failed() {
+            return None;
+        }
+        // A compact copy: the payload may be a slice of a connection's read buffer.
+        let mut copy = (*message).clone();
+        copy.topic = MqttStr::from_bytes(Bytes::copy_from_slice(message.topic.as_bytes())).unwrap_or(copy.topic);
+        copy.payload = Bytes::copy_from_slice(&message.payload);
+        copy.retain = true;
+        let max = self.settings.get().max_retained_per_shard;
+        let lsn = self.store.set_retained(Arc::new(copy), max);
+        if lsn.is_none() {
+            self.metrics.borrow_mut().retained_refused += 1;
+        }
+        lsn
+    }
+
+    // ---- requests from other shards (and from this one) ----
+
+    /// Runs an op; what must wait for the log (a retained message, a shadow change) comes
+    /// back as a future that resolves once the change is durable.
+    pub fn handle(&self, shard: &Rc<Shard>, op: MqttOp) -> Handled {
+        match op {
+            MqttOp::Retain(message) => match self.store_retained(message) {
+                Some(lsn) => {
+                    let shard = shard.clone();
+                    Handled::Later(Box::pin(async move {
+                        if shard.mqtt.store.durable(lsn).await {
+                            MqttReply::Done
+                        } else {
+                            MqttReply::Failed
+                        }
+                    }))
+                }
+                None => Handled::Now(MqttReply::Done),
+            },
+            MqttOp::Shadow {
+                action,
+                device,
+                request,
+            } => Handled::Later(Box::pin(super::shadow::run(shard.clone(), action, device, request))),
+            MqttOp::Publish(message) => {
+                self.deliver_local(&message);
+                Handled::Now(MqttReply::Done)
+            }
+            MqttOp::Interest { from, filter, added } => {
+                self.peer_interest(from, &filter, added);
+                Handled::Now(MqttReply::Done)
+            }
+            MqttOp::Claim {
+                client_id,
+                shard: holder,
+                epoch,
+            } => Handled::Now(MqttReply::Claimed(
+                self.registry.borrow_mut().insert(client_id, (holder, epoch)),
+            )),
+            MqttOp::Release { client_id, epoch } => {
+                let mut registry = self.registry.borrow_mut();
+                if registry.get(&client_id).is_some_and(|(_, e)| *e == epoch) {
+                    registry.remove(&client_id);
+                }
+                Handled::Now(MqttReply::Done)
+            }
+            MqttOp::Evict { epoch, keep_session } => {
+                Handled::Now(MqttReply::Evicted(self.evict(shard, epoch, keep_session)))
+            }
+            MqttOp::RetainedMatching(filter) => Handled::Now(MqttReply::Retained(
+                self.store.retained.borrow_mut().matching(&filter, unix_ms()),
+            )),
+        }
+    }
+
+    fn peer_interest(&self, from: ShardId, filter: &str, added: bool) {
+        let mut peers = self.peers.borrow_mut();
+        if let Some(interest) = peers.get_mut(usize::from(from)) {
+            if added {
+                // A filter the trie refuses (too deep) could not have been subscribed to.
+                let _ = interest.add(filter);
+            } else {
+                interest.remove(filter);
+            }
+        }
+    }
+
+    /// Session takeover: close the connection holding `epoch` and hand its session over.
+    fn evict(&self, shard: &Shard, epoch: u64, keep_session: bool) -> Option<Box<SessionState>> {
+        let Some((session, lost)) = self.remove(epoch) else {
+            // Its connection is still being set up: it will find the tombstone and give up.
+            self.tombstones.borrow_mut().insert(epoch);
+            return None;
+        };
+        super::announce::forget(shard, lost);
+        let mut s = session.borrow_mut();
+        if let Some(conn) = s.conn.take() {
+            conn.request_close(super::io::CloseRequest::TakenOver);
+        }
+        self.metrics.borrow_mut().sessions_taken_over += 1;
+        // A will with no delay goes out as the old connection closes; a delayed one is
+        // cancelled by the new connection (MQTT 5.0 3.1.2.5).
+        if let Some(will) = s.will.take() {
+            if will.delay_secs == 0 {
+                self.route(shard, will.message);
+            }
+        }
+        s.offline_spell += 1;
+        if !keep_session {
+            return None;
+        }
+        let version = s.version;
+        let outbound = std::mem::replace(
+            &mut s.outbound,
+            shardhub_net::mqtt::session::Outbound::new(version, super::settings::EMPTY_LIMITS),
+        );
+        let inbound = std::mem::take(&mut s.inbound);
+        Some(Box::new(SessionState {
+            subscriptions: s.subscriptions.drain().collect(),
+            outbound,
+            inbound,
+        }))
+    }
+
+    /// Asks every connected client of this shard to go (drain, shutdown).
+    pub fn close_connections(&self, why: super::io::CloseRequest) {
+        for session in self.sessions.borrow().values() {
+            if let Some(conn) = &session.borrow().conn {
+                conn.request_close(why);
+            }
+        }
+    }
+
+    pub fn packets_for_retained(
+        &self,
+        session: &mut Session,
+        messages: Vec<Arc<Message>>,
+        options: SubOptions,
+    ) -> Vec<Packet> {
+        let now = unix_ms();
+        let mut packets = Vec::new();
+        for message in messages {
+            let delivery = Delivery {
+                qos: options.qos.min(message.qos),
+                message,
+                retain: true,
+                subscription_ids: options.id.into_iter().collect(),
+            };
+            session.outbound.deliver(delivery, now, &mut packets);
+        }
+        packets
+    }
+}

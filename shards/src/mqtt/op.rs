@@ -1,0 +1,85 @@
+//! What shards ask each other for the MQTT broker.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use shardhub_core::ShardId;
+use shardhub_net::mqtt::session::{Inbound, Message, Outbound};
+use shardhub_net::mqtt::{MqttStr, QoS};
+
+/// A subscription's options, as the broker keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubOptions {
+    pub qos: QoS,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub id: Option<NonZeroU32>,
+}
+
+/// A persistent session on its way from one shard to another (a reconnect landed elsewhere).
+pub struct SessionState {
+    pub subscriptions: Vec<(String, SubOptions)>,
+    pub outbound: Outbound,
+    pub inbound: Inbound,
+}
+
+pub enum MqttOp {
+    /// Deliver to this shard's matching subscribers (sent only where interest matched).
+    Publish(Arc<Message>),
+    /// Shard `from` gained (or lost) its first (last) subscription to `filter`.
+    Interest { from: ShardId, filter: String, added: bool },
+    /// On the owner of the client id: this connection now holds the id.
+    Claim {
+        client_id: MqttStr,
+        shard: ShardId,
+        epoch: u64,
+    },
+    /// On the owner of the client id: the session `epoch` ended; forget it if still current.
+    Release { client_id: MqttStr, epoch: u64 },
+    /// On the shard holding `epoch`: close its connection (session taken over) and hand the
+    /// session over when `keep_session`.
+    Evict { epoch: u64, keep_session: bool },
+    /// On the owner of the topic: store (or, with an empty payload, clear) a retained message.
+    Retain(Arc<Message>),
+    /// Retained messages this shard owns that match `filter`.
+    RetainedMatching(String),
+    /// Device shadow requests on the device's owner; `request` is the JSON payload.
+    Shadow {
+        action: ShadowAction,
+        device: String,
+        request: bytes::Bytes,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowAction {
+    Update,
+    Get,
+    Delete,
+}
+
+impl ShadowAction {
+    pub fn topic_word(self) -> &'static str {
+        match self {
+            ShadowAction::Update => "update",
+            ShadowAction::Get => "get",
+            ShadowAction::Delete => "delete",
+        }
+    }
+}
+
+pub enum MqttReply {
+    Done,
+    /// The previous holder of a claimed client id, if any.
+    Claimed(Option<(ShardId, u64)>),
+    /// The session of an evicted connection (when asked to keep it and it had one).
+    Evicted(Option<Box<SessionState>>),
+    Retained(Vec<Arc<Message>>),
+    /// The shadow reply document and its status (200, or the error's code).
+    Shadow {
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// The change could not be made durable (the log failed).
+    Failed,
+}

@@ -1,0 +1,304 @@
+//! What the broker keeps across restarts on one shard: the retained messages and the device
+//! shadows it owns, in one log (records plus snapshots, like the flash-sale log) so that a
+//! restart replays both.
+//!
+//! A change is applied at once and its record appended; whoever must not answer before the
+//! record is safe (a QoS 1 PUBLISH's PUBACK, an HTTP shadow update) waits for
+//! [`MqttStore::durable`]. The flusher writes and fsyncs as `mqtt.durability` says.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shardhub_core::shadow::{ShadowEvent, ShadowEventSink, ShadowLimits, ShadowStore};
+use shardhub_core::ShardId;
+use shardhub_net::mqtt::session::Message;
+use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
+
+use super::retained::RetainedStore;
+use super::signal::Signal;
+use crate::config::{Config, Durability, ShadowConfig};
+use crate::error::JournalError;
+use crate::journal::{Journal, Recovery};
+use crate::shard::Shard;
+
+/// One log record.
+#[derive(Serialize, Deserialize)]
+enum StoreEvent {
+    /// A retained message set (or, with an empty payload, cleared).
+    Retained(RetainedRecord),
+    Shadow(ShadowEvent),
+}
+
+/// A retained message in the log: the message minus what is per delivery.
+#[derive(Serialize, Deserialize)]
+struct RetainedRecord {
+    topic: Bytes,
+    payload: Bytes,
+    qos: u8,
+    expires_at_ms: Option<u64>,
+    payload_format_indicator: Option<bool>,
+    content_type: Option<Bytes>,
+    response_topic: Option<Bytes>,
+    correlation_data: Option<Bytes>,
+    user_properties: Vec<(Bytes, Bytes)>,
+}
+
+impl RetainedRecord {
+    fn of(m: &Message) -> Self {
+        let p = &m.properties;
+        Self {
+            topic: m.topic.as_bytes().clone(),
+            payload: m.payload.clone(),
+            qos: m.qos.bits(),
+            expires_at_ms: m.expires_at_ms,
+            payload_format_indicator: p.payload_format_indicator,
+            content_type: p.content_type.as_ref().map(|s| s.as_bytes().clone()),
+            response_topic: p.response_topic.as_ref().map(|s| s.as_bytes().clone()),
+            correlation_data: p.correlation_data.clone(),
+            user_properties: p
+                .user_properties
+                .iter()
+                .map(|u| (u.name.as_bytes().clone(), u.value.as_bytes().clone()))
+                .collect(),
+        }
+    }
+
+    fn into_message(self) -> Result<Message, String> {
+        let text = |b: Bytes| MqttStr::from_bytes(b).map_err(|e| e.to_string());
+        let mut properties = PublishProperties {
+            payload_format_indicator: self.payload_format_indicator,
+            correlation_data: self.correlation_data,
+            ..PublishProperties::default()
+        };
+        properties.content_type = self.content_type.map(text).transpose()?;
+        properties.response_topic = self.response_topic.map(text).transpose()?;
+        for (name, value) in self.user_properties {
+            properties.user_properties.push(UserProperty {
+                name: text(name)?,
+                value: text(value)?,
+            });
+        }
+        Ok(Message {
+            topic: text(self.topic)?,
+            payload: self.payload,
+            qos: QoS::from_bits(self.qos).ok_or("bad QoS in a retained record")?,
+            retain: true,
+            properties,
+            expires_at_ms: self.expires_at_ms,
+            origin: 0,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    retained: Vec<RetainedRecord>,
+    shadows: Vec<u8>,
+}
+
+pub fn shadow_limits(c: &ShadowConfig) -> ShadowLimits {
+    ShadowLimits {
+        max_request_bytes: c.max_document_bytes,
+        max_document_bytes: c.max_document_bytes,
+        max_depth: c.max_depth,
+        max_shadows: c.max_shadows_per_shard,
+        ..ShadowLimits::default()
+    }
+}
+
+/// The log directory of one shard's broker state.
+pub fn log_dir(data_dir: &Path, shard: ShardId) -> PathBuf {
+    data_dir.join("mqtt").join(format!("shard-{shard}"))
+}
+
+pub struct MqttStore {
+    pub retained: RefCell<RetainedStore>,
+    pub shadows: RefCell<ShadowStore>,
+    journal: Journal,
+    durability: Durability,
+    batch_fsync: Cell<Duration>,
+    snapshot_log_bytes: Cell<u64>,
+    /// (record number, wake-up) of every task waiting for its record to be safe.
+    waiters: RefCell<VecDeque<(u64, Rc<Signal>)>>,
+    flusher: Signal,
+}
+
+/// Appends shadow events to the log.
+pub struct ShadowSink<'a>(&'a Journal);
+
+impl ShadowEventSink for ShadowSink<'_> {
+    fn record(&mut self, event: &ShadowEvent) {
+        append(self.0, &StoreEvent::Shadow(event.clone()));
+    }
+}
+
+fn append(journal: &Journal, event: &StoreEvent) {
+    journal.append(|out| {
+        let written = std::mem::take(out);
+        *out = postcard::to_extend(event, written).expect("encoding into a Vec");
+    });
+}
+
+impl MqttStore {
+    /// Opens the shard's log and replays it.
+    pub fn open(shard: ShardId, config: &Config) -> Result<(MqttStore, Recovery), JournalError> {
+        let dir = log_dir(&config.server.data_dir, shard);
+        let limits = shadow_limits(&config.shadow);
+        let retained = RefCell::new(RetainedStore::default());
+        let shadows = RefCell::new(ShadowStore::new(limits));
+        let (journal, recovery) = Journal::open(
+            &dir,
+            |state| {
+                let snapshot: Snapshot = postcard::from_bytes(state).map_err(|e| e.to_string())?;
+                *shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits).map_err(|e| e.to_string())?;
+                let mut r = retained.borrow_mut();
+                for record in snapshot.retained {
+                    r.set(Arc::new(record.into_message()?), usize::MAX);
+                }
+                Ok(())
+            },
+            |record| match postcard::from_bytes(record).map_err(|e| e.to_string())? {
+                StoreEvent::Retained(record) => {
+                    retained.borrow_mut().set(Arc::new(record.into_message()?), usize::MAX);
+                    Ok(())
+                }
+                StoreEvent::Shadow(event) => shadows.borrow_mut().apply(event).map_err(|e| e.to_string()),
+            },
+        )?;
+        let store = MqttStore {
+            retained,
+            shadows,
+            journal,
+            durability: config.mqtt.durability,
+            batch_fsync: Cell::new(Duration::from_millis(config.mqtt.batch_fsync_ms)),
+            snapshot_log_bytes: Cell::new(config.mqtt.snapshot_log_bytes),
+            waiters: RefCell::default(),
+            flusher: Signal::default(),
+        };
+        Ok((store, recovery))
+    }
+
+    pub fn apply_config(&self, config: &Config) {
+        self.batch_fsync.set(Duration::from_millis(config.mqtt.batch_fsync_ms));
+        self.snapshot_log_bytes.set(config.mqtt.snapshot_log_bytes);
+        self.shadows.borrow_mut().set_limits(shadow_limits(&config.shadow));
+    }
+
+    /// Stores (or clears) a retained message and logs it; returns its record number, or None
+    /// when the store was full and nothing changed.
+    pub fn set_retained(&self, message: Arc<Message>, max: usize) -> Option<u64> {
+        if !self.retained.borrow_mut().set(message.clone(), max) {
+            return None;
+        }
+        append(&self.journal, &StoreEvent::Retained(RetainedRecord::of(&message)));
+        self.flusher.raise();
+        Some(self.journal.appended())
+    }
+
+    /// Whether the log failed: changes are refused until a restart.
+    pub fn failed(&self) -> bool {
+        self.journal.failed()
+    }
+
+    /// Runs a shadow command with the log as its sink; returns its result and the record
+    /// number to wait for.
+    pub fn shadow<T>(&self, f: impl FnOnce(&mut ShadowStore, &mut ShadowSink) -> T) -> (T, u64) {
+        let mut shadows = self.shadows.borrow_mut();
+        let mut sink = ShadowSink(&self.journal);
+        let result = f(&mut shadows, &mut sink);
+        if self.journal.has_unwritten() {
+            self.flusher.raise();
+        }
+        (result, self.journal.appended())
+    }
+
+    fn acknowledged(&self) -> u64 {
+        match self.durability {
+            Durability::Sync => self.journal.synced(),
+            Durability::Batch | Durability::None => self.journal.written(),
+        }
+    }
+
+    /// Resolves once record `lsn` is as safe as `mqtt.durability` asks; false when the log
+    /// failed and it never will be.
+    pub async fn durable(&self, lsn: u64) -> bool {
+        if lsn > self.acknowledged() && !self.journal.failed() {
+            let signal = Rc::new(Signal::default());
+            self.waiters.borrow_mut().push_back((lsn, signal.clone()));
+            self.flusher.raise();
+            signal.wait().await;
+        }
+        !self.journal.failed()
+    }
+
+    fn release(&self) {
+        let acknowledged = self.acknowledged();
+        let failed = self.journal.failed();
+        let mut waiters = self.waiters.borrow_mut();
+        while waiters.front().is_some_and(|(lsn, _)| *lsn <= acknowledged || failed) {
+            let (_, signal) = waiters.pop_front().expect("checked above");
+            signal.raise();
+        }
+    }
+
+    fn snapshot_state(&self) -> Vec<u8> {
+        let snapshot = Snapshot {
+            retained: self.retained.borrow().iter().map(|m| RetainedRecord::of(m)).collect(),
+            shadows: self.shadows.borrow().snapshot(),
+        };
+        postcard::to_allocvec(&snapshot).expect("encoding into a Vec")
+    }
+}
+
+/// The group-commit loop of the broker's log.
+pub async fn flusher(shard: Rc<Shard>) {
+    let store = &shard.mqtt.store;
+    loop {
+        if !store.journal.has_unwritten() {
+            let batch_sync_due = store.durability == Durability::Batch && store.journal.has_unsynced();
+            if batch_sync_due {
+                let left = store.batch_fsync.get().saturating_sub(store.journal.since_last_sync());
+                monoio::select! {
+                    _ = store.flusher.wait() => {}
+                    _ = monoio::time::sleep(left) => {}
+                }
+            } else {
+                store.flusher.wait().await;
+            }
+        }
+        if !store.journal.failed() {
+            if let Err(e) = store.journal.write_group().await {
+                tracing::error!(shard = shard.id, error = %e, "mqtt log write failed; retained and shadow changes refused");
+            }
+            let sync_now = match store.durability {
+                Durability::Sync => store.journal.has_unsynced(),
+                Durability::Batch => {
+                    store.journal.has_unsynced() && store.journal.since_last_sync() >= store.batch_fsync.get()
+                }
+                Durability::None => false,
+            };
+            store.release();
+            if sync_now && !store.journal.failed() {
+                if let Err(e) = store.journal.sync().await {
+                    tracing::error!(shard = shard.id, error = %e, "mqtt log fsync failed; retained and shadow changes refused");
+                }
+            }
+            if store.journal.wants_snapshot(store.snapshot_log_bytes.get())
+                && !store.journal.has_unwritten()
+                && !store.journal.failed()
+            {
+                if let Err(e) = store.journal.snapshot(store.snapshot_state()).await {
+                    tracing::error!(shard = shard.id, error = %e, "mqtt snapshot failed; retained and shadow changes refused");
+                    store.journal.mark_failed();
+                }
+            }
+        }
+        store.release();
+    }
+}
