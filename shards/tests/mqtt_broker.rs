@@ -279,3 +279,32 @@ fn connects_that_cannot_be_served_are_refused_in_their_own_terms() {
         "not MQTT: closed at once"
     );
 }
+
+#[test]
+fn a_shared_subscription_gives_each_message_to_one_member_on_any_shard() {
+    let server = Server::start(2);
+    let mut members: Vec<Client> = (0..4)
+        .map(|i| {
+            let mut c = Client::connect(server.mqtt_port, ProtocolVersion::V5, &format!("worker-{i}"));
+            c.subscribe("$share/workers/jobs/+", QoS::AtMostOnce);
+            c
+        })
+        .collect();
+    let mut publisher = Client::connect(server.mqtt_port, ProtocolVersion::V5, "dispatcher");
+    for i in 0..40 {
+        publisher.publish(&format!("jobs/{i}"), &i.to_string(), QoS::AtLeastOnce, false, i + 1);
+        assert!(matches!(publisher.recv(), Some(Packet::PubAck(_))));
+    }
+    let mut seen = Vec::new();
+    for m in &mut members {
+        m.stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut mine = 0;
+        while let Some(Packet::Publish(p)) = m.recv() {
+            seen.push(text(&p).parse::<u16>().unwrap());
+            mine += 1;
+        }
+        assert!(mine > 0, "every member gets a share");
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..40).collect::<Vec<u16>>(), "each message exactly once");
+}

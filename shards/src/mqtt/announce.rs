@@ -2,7 +2,8 @@
 
 use shardhub_core::ShardId;
 
-use super::op::MqttOp;
+use super::broker::{Installed, Removed};
+use super::op::{MqttOp, MqttReply, SubOptions};
 use crate::shard::Shard;
 use crate::shard_op::ShardOp;
 
@@ -51,4 +52,56 @@ pub fn forget(shard: &Shard, filters: Vec<String>) {
 
 fn peers(shard: &Shard) -> impl Iterator<Item = ShardId> + '_ {
     (0..shard.shared.shard_count as ShardId).filter(move |&s| s != shard.id)
+}
+
+/// Tells the other shards about an installed session: its new filters, and its shared
+/// subscriptions to their owners. Returns the shared filters a group owner refused.
+pub async fn installed(shard: &std::rc::Rc<Shard>, key: u64, installed: Installed) -> Vec<String> {
+    learn(shard, installed.learn).await;
+    let mut refused = Vec::new();
+    for (filter, options) in installed.join {
+        if !join(shard, key, &filter, options).await {
+            refused.push(filter);
+        }
+    }
+    refused
+}
+
+/// Joins a shared subscription at its owner; false when the owner refused it (trie full).
+pub async fn join(shard: &std::rc::Rc<Shard>, key: u64, filter: &str, options: SubOptions) -> bool {
+    let owner = share_owner(shard, filter);
+    let op = MqttOp::ShareJoin {
+        filter: filter.to_string(),
+        key,
+        options,
+    };
+    matches!(super::conn::call(shard, owner, op).await, Some(MqttReply::Done))
+}
+
+/// Tells the other shards about a removed session (no waiting: see `forget`).
+pub fn removed(shard: &Shard, key: u64, removed: Removed) {
+    forget(shard, removed.forget);
+    for filter in removed.leave {
+        leave(shard, key, filter);
+    }
+}
+
+pub fn leave(shard: &Shard, key: u64, filter: String) {
+    let owner = share_owner(shard, &filter);
+    if owner == shard.id {
+        shard.mqtt.leave_share(shard, &filter, key);
+    } else {
+        let _ = shard
+            .mesh
+            .notify(owner, ShardOp::Mqtt(MqttOp::ShareLeave { filter, key }));
+    }
+}
+
+/// The shard that owns a shared subscription `$share/{group}/{filter}` (by the slot of the
+/// whole string), where its members are listed.
+pub fn share_owner(shard: &Shard, filter: &str) -> ShardId {
+    shard
+        .shared
+        .slots
+        .owner(shardhub_core::key_hash_slot(filter.as_bytes()))
 }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use ahash::RandomState;
 use bytes::Bytes;
-use shardhub_core::pubsub::{Interest, SubscriptionTrie, TrieLimits};
+use std::ops::ControlFlow;
+
+use shardhub_core::pubsub::{Interest, Match, SubscriptionTrie, TrieLimits};
 use shardhub_core::{key_hash_slot, ShardId};
 use shardhub_net::mqtt::session::{Delivery, Message};
 use shardhub_net::mqtt::{MqttStr, Packet, QoS};
@@ -31,6 +33,33 @@ use crate::shard_op::ShardOp;
 use crate::shared::unix_ms;
 
 pub type SessionRef = Rc<RefCell<Session>>;
+
+/// What installing a session asks of the other shards before its CONNACK.
+#[derive(Default)]
+pub struct Installed {
+    /// Filters new to this shard's interest.
+    pub learn: Vec<String>,
+    /// Shared subscriptions to join at their owners.
+    pub join: Vec<(String, SubOptions)>,
+}
+
+/// What removing a session tells the other shards.
+#[derive(Default)]
+pub struct Removed {
+    /// Filters this shard's interest lost.
+    pub forget: Vec<String>,
+    /// Shared subscriptions to leave at their owners.
+    pub leave: Vec<String>,
+}
+
+pub fn is_shared(filter: &str) -> bool {
+    filter.starts_with("$share/")
+}
+
+/// The shard a session key was made on (see [`Broker::new_epoch`]).
+pub fn shard_of_key(key: u64) -> ShardId {
+    ((key >> 48) as ShardId).saturating_sub(1)
+}
 
 /// An op's answer: now, or once what it changed is durable.
 pub enum Handled {
@@ -63,6 +92,8 @@ pub struct Broker {
     /// Retained messages and shadows this shard owns, with their log.
     pub store: MqttStore,
     next_epoch: Cell<u64>,
+    /// Rotates the member a shared subscription's message goes to.
+    share_turn: Cell<usize>,
     pub metrics: RefCell<MqttMetrics>,
 }
 
@@ -86,6 +117,7 @@ impl Broker {
             tombstones: RefCell::default(),
             store,
             next_epoch: Cell::new(0),
+            share_turn: Cell::new(0),
             metrics: RefCell::default(),
         }
     }
@@ -126,32 +158,36 @@ impl Broker {
 
     /// Adds a session and its subscriptions; returns the filters new to this shard's
     /// interest (announce them before acknowledging).
-    pub fn install(&self, session: Session) -> (SessionRef, Vec<String>) {
+    pub fn install(&self, session: Session) -> (SessionRef, Installed) {
         let key = session.key;
         let filters: Vec<(String, SubOptions)> = session.subscriptions.iter().map(|(f, o)| (f.clone(), *o)).collect();
         let session = Rc::new(RefCell::new(session));
         self.sessions.borrow_mut().insert(key, session.clone());
-        let mut added = Vec::new();
+        let mut installed = Installed::default();
         for (filter, options) in filters {
-            if let Some(true) = self.add_subscription(key, &filter, options) {
-                added.push(filter);
+            if is_shared(&filter) {
+                installed.join.push((filter, options));
+            } else if let Some(true) = self.add_subscription(key, &filter, options) {
+                installed.learn.push(filter);
             }
         }
-        (session, added)
+        (session, installed)
     }
 
     /// Takes a session out with its subscriptions; returns it and the filters this shard's
     /// interest lost.
-    pub fn remove(&self, key: u64) -> Option<(SessionRef, Vec<String>)> {
+    pub fn remove(&self, key: u64) -> Option<(SessionRef, Removed)> {
         let session = self.sessions.borrow_mut().remove(&key)?;
         let filters: Vec<String> = session.borrow().subscriptions.keys().cloned().collect();
-        let mut lost = Vec::new();
+        let mut removed = Removed::default();
         for filter in filters {
-            if self.remove_subscription(key, &filter) == Some(true) {
-                lost.push(filter);
+            if is_shared(&filter) {
+                removed.leave.push(filter);
+            } else if self.remove_subscription(key, &filter) == Some(true) {
+                removed.forget.push(filter);
             }
         }
-        Some((session, lost))
+        Some((session, removed))
     }
 
     /// Subscribes; `Some(true)` when the filter is new to this shard's interest, `None` when
@@ -188,23 +224,51 @@ impl Broker {
             }
         }
         drop(peers);
-        self.deliver_local(&message);
+        self.deliver_local(shard, &message);
     }
 
     /// Delivers to this shard's matching sessions: one delivery per session, at the highest
     /// matching QoS, carrying every matching subscription identifier.
-    pub fn deliver_local(&self, message: &Arc<Message>) {
+    pub fn deliver_local(&self, shard: &Shard, message: &Arc<Message>) {
         let mut targets: Vec<(u64, SubOptions)> = Vec::new();
-        self.subs
-            .borrow()
-            .for_each_match(message.topic.as_str(), |key, options| {
-                if !(options.no_local && *key == message.origin) {
-                    targets.push((*key, *options));
+        self.subs.borrow().visit(message.topic.as_str(), |m| {
+            match m {
+                Match::Direct { key, value } => {
+                    if !(value.no_local && *key == message.origin) {
+                        targets.push((*key, *value));
+                    }
                 }
-            });
+                // One member of the group gets it; the rotation spreads a group's messages
+                // over its members on every shard.
+                Match::Shared { members, .. } => {
+                    let turn = self.share_turn.get();
+                    self.share_turn.set(turn.wrapping_add(1));
+                    if let Some((key, options)) = members.get(turn % members.len().max(1)) {
+                        targets.push((*key, *options));
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        });
         if targets.is_empty() {
             return;
         }
+        // Members on other shards get theirs over the mesh.
+        targets.retain(|&(key, options)| {
+            let dst = shard_of_key(key);
+            if dst == self.me {
+                return true;
+            }
+            let op = ShardOp::Mqtt(MqttOp::Deliver {
+                key,
+                message: message.clone(),
+                options,
+            });
+            if shard.mesh.notify(dst, op).is_err() {
+                self.metrics.borrow_mut().forward_dropped += 1;
+            }
+            false
+        });
         targets.sort_unstable_by_key(|(key, _)| *key);
         let now = unix_ms();
         let mut packets = Vec::new();
@@ -221,21 +285,36 @@ impl Broker {
                 ids.extend(o.id);
                 i += 1;
             }
-            let Some(session) = self.session(key) else { continue };
-            let mut session = session.borrow_mut();
             let delivery = Delivery {
                 message: message.clone(),
                 qos: qos.min(message.qos),
                 retain,
                 subscription_ids: ids,
             };
-            packets.clear();
-            session.outbound.deliver(delivery, now, &mut packets);
-            if let Some(conn) = &session.conn {
-                conn.send(&packets);
-            }
-            self.metrics.borrow_mut().messages_delivered += packets.len() as u64;
+            self.send_to(key, delivery, now, &mut packets);
         }
+    }
+
+    /// One shared subscription's message for a session of this shard.
+    fn deliver_to(&self, key: u64, message: &Arc<Message>, options: SubOptions) {
+        let delivery = Delivery {
+            message: message.clone(),
+            qos: options.qos.min(message.qos),
+            retain: options.retain_as_published && message.retain,
+            subscription_ids: options.id.into_iter().collect(),
+        };
+        self.send_to(key, delivery, unix_ms(), &mut Vec::new());
+    }
+
+    fn send_to(&self, key: u64, delivery: Delivery, now: u64, packets: &mut Vec<Packet>) {
+        let Some(session) = self.session(key) else { return };
+        let mut session = session.borrow_mut();
+        packets.clear();
+        session.outbound.deliver(delivery, now, packets);
+        if let Some(conn) = &session.conn {
+            conn.send(packets);
+        }
+        self.metrics.borrow_mut().messages_delivered += packets.len() as u64;
     }
 
     // ---- retained ----
@@ -288,7 +367,26 @@ impl Broker {
                 request,
             } => Handled::Later(Box::pin(super::shadow::run(shard.clone(), action, device, request))),
             MqttOp::Publish(message) => {
-                self.deliver_local(&message);
+                self.deliver_local(shard, &message);
+                Handled::Now(MqttReply::Done)
+            }
+            MqttOp::ShareJoin { filter, key, options } => match self.add_subscription(key, &filter, options) {
+                Some(true) => {
+                    let shard = shard.clone();
+                    Handled::Later(Box::pin(async move {
+                        super::announce::learn(&shard, vec![filter]).await;
+                        MqttReply::Done
+                    }))
+                }
+                Some(false) => Handled::Now(MqttReply::Done),
+                None => Handled::Now(MqttReply::Failed),
+            },
+            MqttOp::ShareLeave { filter, key } => {
+                self.leave_share(shard, &filter, key);
+                Handled::Now(MqttReply::Done)
+            }
+            MqttOp::Deliver { key, message, options } => {
+                self.deliver_to(key, &message, options);
                 Handled::Now(MqttReply::Done)
             }
             MqttOp::Interest { from, filter, added } => {
@@ -318,6 +416,13 @@ impl Broker {
         }
     }
 
+    /// Removes a member from a shared subscription this shard owns.
+    pub fn leave_share(&self, shard: &Shard, filter: &str, key: u64) {
+        if self.remove_subscription(key, filter) == Some(true) {
+            super::announce::forget(shard, vec![filter.to_string()]);
+        }
+    }
+
     fn peer_interest(&self, from: ShardId, filter: &str, added: bool) {
         let mut peers = self.peers.borrow_mut();
         if let Some(interest) = peers.get_mut(usize::from(from)) {
@@ -332,12 +437,12 @@ impl Broker {
 
     /// Session takeover: close the connection holding `epoch` and hand its session over.
     fn evict(&self, shard: &Shard, epoch: u64, keep_session: bool) -> Option<Box<SessionState>> {
-        let Some((session, lost)) = self.remove(epoch) else {
+        let Some((session, removed)) = self.remove(epoch) else {
             // Its connection is still being set up: it will find the tombstone and give up.
             self.tombstones.borrow_mut().insert(epoch);
             return None;
         };
-        super::announce::forget(shard, lost);
+        super::announce::removed(shard, epoch, removed);
         let mut s = session.borrow_mut();
         if let Some(conn) = s.conn.take() {
             conn.request_close(super::io::CloseRequest::TakenOver);

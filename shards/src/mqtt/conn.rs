@@ -19,13 +19,13 @@ use shardhub_core::pubsub::topic::has_wildcard;
 use shardhub_net::mqtt::session::{Inbound, Message, Outbound, OutboundLimits};
 use shardhub_net::mqtt::{
     decode, peek_connect_version, validate_topic_filter, Ack, ConnAck, Connect, DecodeError, MqttStr, Packet,
-    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::acl::{self, Role};
 use super::announce;
 use super::auth::AuthRefusal;
-use super::broker::SessionRef;
+use super::broker::{is_shared, SessionRef};
 use super::io::{disconnect, recv_some, CloseRequest, ConnIo};
 use super::op::{MqttOp, MqttReply, SessionState, SubOptions};
 use super::session::{Session, Will};
@@ -298,8 +298,11 @@ impl Connection {
             will,
             offline_spell: 0,
         };
-        let (session, added) = broker.install(session);
-        announce::learn(shard, added).await;
+        let (session, installed) = broker.install(session);
+        for refused in announce::installed(shard, epoch, installed).await {
+            // A group owner that is full cannot take the member back; the subscription ends.
+            session.borrow_mut().subscriptions.remove(&refused);
+        }
         if io.close_request().is_some() {
             // Taken over while announcing: the evictor already took the session.
             return None;
@@ -314,7 +317,7 @@ impl Connection {
             properties.retain_available = Some(true);
             properties.wildcard_subscription_available = Some(true);
             properties.subscription_identifiers_available = Some(true);
-            properties.shared_subscription_available = Some(false);
+            properties.shared_subscription_available = Some(true);
             if expiry_secs != asked_expiry {
                 properties.session_expiry_interval = Some(expiry_secs);
             }
@@ -601,7 +604,8 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, subscribe: Subscribe) {
-        let broker = &self.shard.mqtt;
+        let shard = self.shard.clone();
+        let broker = &shard.mqtt;
         let max = broker.settings.get().max_subscriptions_per_client;
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         let mut added = Vec::new();
@@ -614,43 +618,56 @@ impl Connection {
                 retain_as_published: sub.options.retain_as_published,
                 id: subscribe.properties.subscription_identifier,
             };
-            let reason = {
-                let mut session = self.session.borrow_mut();
-                let existed = session.subscriptions.contains_key(filter);
-                if validate_topic_filter(filter).is_err() {
-                    ReasonCode::TOPIC_FILTER_INVALID
-                } else if filter.starts_with("$share/") {
-                    ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
-                } else if !acl::may_subscribe(self.role, self.client_id.as_str(), filter) {
-                    broker.metrics.borrow_mut().subscribes_denied += 1;
-                    ReasonCode::NOT_AUTHORIZED
-                } else if !existed && session.subscriptions.len() >= max {
-                    ReasonCode::QUOTA_EXCEEDED
-                } else {
-                    match broker.add_subscription(self.key, filter, options) {
-                        None => ReasonCode::QUOTA_EXCEEDED,
-                        Some(new_interest) => {
-                            if new_interest {
-                                added.push(filter.to_string());
-                            }
-                            session.subscriptions.insert(filter.to_string(), options);
-                            use shardhub_net::mqtt::RetainHandling;
-                            let wants = match sub.options.retain_handling {
-                                RetainHandling::OnSubscribe => true,
-                                RetainHandling::OnNewSubscribe => !existed,
-                                RetainHandling::Never => false,
-                            };
-                            if wants {
-                                retained_wanted.push((filter.to_string(), options));
-                            }
-                            granted(sub.options.qos)
+            let existed = self.session.borrow().subscriptions.contains_key(filter);
+            let count = self.session.borrow().subscriptions.len();
+            let refusal = if validate_topic_filter(filter).is_err() {
+                Some(ReasonCode::TOPIC_FILTER_INVALID)
+            } else if !acl::may_subscribe(self.role, self.client_id.as_str(), filter) {
+                broker.metrics.borrow_mut().subscribes_denied += 1;
+                Some(ReasonCode::NOT_AUTHORIZED)
+            } else if !existed && count >= max {
+                Some(ReasonCode::QUOTA_EXCEEDED)
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                reason_codes.push(reason);
+                continue;
+            }
+            let accepted = if is_shared(filter) {
+                // Members are listed at the group's owner; retained messages are not sent to
+                // shared subscriptions (MQTT 5.0 4.8.2).
+                announce::join(&shard, self.key, filter, options).await
+            } else {
+                match broker.add_subscription(self.key, filter, options) {
+                    None => false,
+                    Some(new_interest) => {
+                        if new_interest {
+                            added.push(filter.to_string());
                         }
+                        let wants = match sub.options.retain_handling {
+                            RetainHandling::OnSubscribe => true,
+                            RetainHandling::OnNewSubscribe => !existed,
+                            RetainHandling::Never => false,
+                        };
+                        if wants {
+                            retained_wanted.push((filter.to_string(), options));
+                        }
+                        true
                     }
                 }
             };
-            reason_codes.push(reason);
+            if accepted {
+                self.session
+                    .borrow_mut()
+                    .subscriptions
+                    .insert(filter.to_string(), options);
+                reason_codes.push(granted(sub.options.qos));
+            } else {
+                reason_codes.push(ReasonCode::QUOTA_EXCEEDED);
+            }
         }
-        announce::learn(&self.shard, added).await;
+        announce::learn(&shard, added).await;
         self.io.send_one(Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             properties: Default::default(),
@@ -663,7 +680,7 @@ impl Connection {
             }
             let packets = {
                 let mut session = self.session.borrow_mut();
-                self.shard.mqtt.packets_for_retained(&mut session, messages, options)
+                shard.mqtt.packets_for_retained(&mut session, messages, options)
             };
             self.io.send(&packets);
         }
@@ -700,7 +717,9 @@ impl Connection {
             }
             let removed = self.session.borrow_mut().subscriptions.remove(filter).is_some();
             if removed {
-                if broker.remove_subscription(self.key, filter) == Some(true) {
+                if is_shared(filter) {
+                    announce::leave(&self.shard, self.key, filter.to_string());
+                } else if broker.remove_subscription(self.key, filter) == Some(true) {
                     lost.push(filter.to_string());
                 }
                 reason_codes.push(ReasonCode::SUCCESS);
@@ -823,10 +842,10 @@ async fn expiry_timer(shard: Rc<Shard>, key: u64, spell: u64, after: Duration) {
 
 /// Removes a session from this shard and frees its client id at the id's owner.
 fn end_session(shard: &Rc<Shard>, key: u64) {
-    let Some((session, lost)) = shard.mqtt.remove(key) else {
+    let Some((session, removed)) = shard.mqtt.remove(key) else {
         return;
     };
-    announce::forget(shard, lost);
+    announce::removed(shard, key, removed);
     let client_id = session.borrow().client_id.clone();
     let owner = shard.shared.slots.owner(key_hash_slot(client_id.as_bytes()));
     let op = MqttOp::Release { client_id, epoch: key };

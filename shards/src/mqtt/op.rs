@@ -27,7 +27,11 @@ pub enum MqttOp {
     /// Deliver to this shard's matching subscribers (sent only where interest matched).
     Publish(Arc<Message>),
     /// Shard `from` gained (or lost) its first (last) subscription to `filter`.
-    Interest { from: ShardId, filter: String, added: bool },
+    Interest {
+        from: ShardId,
+        filter: String,
+        added: bool,
+    },
     /// On the owner of the client id: this connection now holds the id.
     Claim {
         client_id: MqttStr,
@@ -35,14 +39,37 @@ pub enum MqttOp {
         epoch: u64,
     },
     /// On the owner of the client id: the session `epoch` ended; forget it if still current.
-    Release { client_id: MqttStr, epoch: u64 },
+    Release {
+        client_id: MqttStr,
+        epoch: u64,
+    },
     /// On the shard holding `epoch`: close its connection (session taken over) and hand the
     /// session over when `keep_session`.
-    Evict { epoch: u64, keep_session: bool },
+    Evict {
+        epoch: u64,
+        keep_session: bool,
+    },
     /// On the owner of the topic: store (or, with an empty payload, clear) a retained message.
     Retain(Arc<Message>),
     /// Retained messages this shard owns that match `filter`.
     RetainedMatching(String),
+    /// On the owner of a shared subscription `$share/{group}/{filter}`: session `key` (on the
+    /// shard its key names) joins or leaves the group.
+    ShareJoin {
+        filter: String,
+        key: u64,
+        options: SubOptions,
+    },
+    ShareLeave {
+        filter: String,
+        key: u64,
+    },
+    /// A shared subscription's message for session `key` on this shard.
+    Deliver {
+        key: u64,
+        message: Arc<Message>,
+        options: SubOptions,
+    },
     /// Device shadow requests on the device's owner; `request` is the JSON payload.
     Shadow {
         action: ShadowAction,
