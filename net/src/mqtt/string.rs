@@ -55,6 +55,12 @@ impl MqttStr {
         }
     }
 
+    /// The same string in an allocation of its own, for keeping it longer than the buffer
+    /// it was read from.
+    pub fn to_owned_copy(&self) -> Self {
+        Self(Bytes::copy_from_slice(&self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor runs `check`, which runs `std::str::from_utf8` over
         // exactly these bytes, and `Bytes` never changes the bytes it points at.

@@ -315,6 +315,16 @@ impl Broker {
             conn.send(packets);
         }
         self.metrics.borrow_mut().messages_delivered += packets.len() as u64;
+        self.account(&mut session);
+    }
+
+    /// Adds what a session's outbound side dropped to the shard's counters.
+    pub fn account(&self, session: &mut Session) {
+        let dropped = session.outbound.take_stats();
+        let mut m = self.metrics.borrow_mut();
+        m.dropped_queue_full += dropped.dropped_queue_full;
+        m.dropped_expired += dropped.dropped_expired;
+        m.dropped_too_large += dropped.dropped_too_large;
     }
 
     // ---- retained ----
@@ -498,6 +508,7 @@ impl Broker {
             };
             session.outbound.deliver(delivery, now, &mut packets);
         }
+        self.account(session);
         packets
     }
 }

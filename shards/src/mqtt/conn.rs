@@ -193,7 +193,8 @@ impl Connection {
             assigned = Some(id.clone());
             id
         } else {
-            connect.client_id.clone()
+            // Its own copy, so the session does not pin the CONNECT's read buffer.
+            connect.client_id.to_owned_copy()
         };
         let role = match &broker.verifier {
             None => Role::Service,
@@ -270,16 +271,26 @@ impl Connection {
             let mut publish = Publish {
                 qos: w.qos,
                 retain: w.retain,
-                topic: w.topic.clone(),
+                topic: w.topic.to_owned_copy(),
                 payload: bytes::Bytes::copy_from_slice(&w.payload),
                 ..Publish::default()
             };
             publish.properties.payload_format_indicator = w.properties.payload_format_indicator;
             publish.properties.message_expiry_interval = w.properties.message_expiry_interval;
-            publish.properties.content_type = w.properties.content_type.clone();
-            publish.properties.response_topic = w.properties.response_topic.clone();
-            publish.properties.correlation_data = w.properties.correlation_data.clone();
-            publish.properties.user_properties = w.properties.user_properties.clone();
+            // Copies throughout: the will lives as long as the session, the CONNECT's read
+            // buffer should not.
+            let p = &w.properties;
+            publish.properties.content_type = p.content_type.as_ref().map(MqttStr::to_owned_copy);
+            publish.properties.response_topic = p.response_topic.as_ref().map(MqttStr::to_owned_copy);
+            publish.properties.correlation_data = p.correlation_data.as_deref().map(bytes::Bytes::copy_from_slice);
+            publish.properties.user_properties = p
+                .user_properties
+                .iter()
+                .map(|u| shardhub_net::mqtt::UserProperty {
+                    name: u.name.to_owned_copy(),
+                    value: u.value.to_owned_copy(),
+                })
+                .collect();
             Will {
                 message: Arc::new(Message::from_publish(publish, epoch, now)),
                 delay_secs: w.properties.will_delay_interval.unwrap_or(0),
@@ -330,6 +341,7 @@ impl Connection {
             .borrow_mut()
             .outbound
             .reconnected(version, limits, unix_ms(), &mut packets);
+        broker.account(&mut session.borrow_mut());
         io.send(&packets);
         Some(Connection {
             shard: shard.clone(),
@@ -354,6 +366,9 @@ impl Connection {
             if let Some(end) = self.handle_buffered(&mut rbuf).await {
                 return end;
             }
+        }
+        if rbuf.is_empty() {
+            rbuf = BytesMut::new();
         }
         loop {
             if let Some(end) = self.check_io() {
@@ -499,6 +514,7 @@ impl Connection {
             // A second CONNECT, AUTH without enhanced authentication, or a server's packet.
             _ => return Some(self.protocol_error(ReasonCode::PROTOCOL_ERROR)),
         }
+        self.shard.mqtt.account(&mut self.session.borrow_mut());
         self.io.send(&out);
         None
     }
@@ -748,9 +764,6 @@ impl Connection {
             s.conn = None;
             s.outbound.disconnected();
             s.offline_spell += 1;
-            let stats = s.outbound.stats();
-            let mut m = broker.metrics.borrow_mut();
-            m.dropped_queue_full = m.dropped_queue_full.max(stats.dropped_queue_full);
             let will = match end {
                 End::Normal { keep_will: false } => {
                     s.will = None;

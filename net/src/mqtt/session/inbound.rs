@@ -28,7 +28,9 @@ impl InboundError {
 #[derive(Debug, Default)]
 pub struct Inbound {
     receive_maximum: u16,
-    /// Topic per alias (alias n at index n - 1); sized by our Topic Alias Maximum.
+    topic_alias_maximum: u16,
+    /// Topic per alias (alias n at index n - 1), grown as aliases are set, so a client that
+    /// uses none costs nothing.
     aliases: Vec<Option<MqttStr>>,
     /// QoS 2 packet ids whose PUBREC went out and whose PUBREL has not come.
     awaiting_release: Vec<PacketId>,
@@ -39,7 +41,8 @@ impl Inbound {
     pub fn new(receive_maximum: u16, topic_alias_maximum: u16) -> Self {
         Self {
             receive_maximum,
-            aliases: vec![None; usize::from(topic_alias_maximum)],
+            topic_alias_maximum,
+            aliases: Vec::new(),
             awaiting_release: Vec::new(),
         }
     }
@@ -47,7 +50,8 @@ impl Inbound {
     /// Keeps the QoS 2 exchanges of a resumed session, with this connection's limits.
     pub fn reconnected(&mut self, receive_maximum: u16, topic_alias_maximum: u16) {
         self.receive_maximum = receive_maximum;
-        self.aliases = vec![None; usize::from(topic_alias_maximum)];
+        self.topic_alias_maximum = topic_alias_maximum;
+        self.aliases = Vec::new();
     }
 
     /// Replaces a topic alias by its topic, or records the alias a PUBLISH sets.
@@ -59,14 +63,19 @@ impl Inbound {
                 Ok(())
             };
         };
-        let slot = self
-            .aliases
-            .get_mut(usize::from(alias.get()) - 1)
-            .ok_or(InboundError::TopicAliasInvalid)?;
+        if alias.get() > self.topic_alias_maximum {
+            return Err(InboundError::TopicAliasInvalid);
+        }
+        let at = usize::from(alias.get()) - 1;
         if publish.topic.as_str().is_empty() {
-            publish.topic = slot.clone().ok_or(InboundError::UnknownTopicAlias)?;
+            let known = self.aliases.get(at).cloned().flatten();
+            publish.topic = known.ok_or(InboundError::UnknownTopicAlias)?;
         } else {
-            *slot = Some(publish.topic.clone());
+            if self.aliases.len() <= at {
+                self.aliases.resize(at + 1, None);
+            }
+            // Its own copy: the alias outlives the read buffer the topic arrived in.
+            self.aliases[at] = Some(publish.topic.to_owned_copy());
         }
         Ok(())
     }

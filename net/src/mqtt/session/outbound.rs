@@ -97,6 +97,11 @@ impl Outbound {
         self.stats
     }
 
+    /// The counts since the last call, reset: the caller adds them to its metrics.
+    pub fn take_stats(&mut self) -> OutboundStats {
+        std::mem::take(&mut self.stats)
+    }
+
     pub fn inflight_len(&self) -> usize {
         self.inflight.len()
     }
