@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of shardhub on a fresh Debian machine: installs what the tests need
-# (idempotently), checks formatting and lints, runs the unit and integration tests, and
-# verifies the systemd unit and the tuning script.
+# (idempotently), checks formatting and lints, runs the unit and integration tests and the
+# MQTT suite (scripts/mqtt-tests.sh installs mosquitto, its clients and a Python venv with
+# paho-mqtt), and verifies the systemd unit and the tuning script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,8 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> MQTT suite: paho-mqtt, mosquitto clients and raw sockets against target/debug/shardhub"
+MQTT_BROKER=shardhub SHARDHUB_BIN=target/debug/shardhub scripts/mqtt-tests.sh -q -p no:cacheprovider
 echo "==> systemd unit"
 scripts/verify-systemd-unit.sh target/debug/shardhub
 echo "==> tuning check (reports only; this host is not tuned for a million connections)"
