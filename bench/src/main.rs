@@ -21,6 +21,21 @@ mod control_session;
 mod decimal;
 mod fast_rng;
 mod mesh_probe;
+mod mqtt_client;
+mod mqtt_connect_load;
+mod mqtt_connect_ramp;
+mod mqtt_connect_report;
+mod mqtt_flow;
+mod mqtt_load;
+mod mqtt_open_files;
+mod mqtt_packet_ids;
+mod mqtt_payload;
+mod mqtt_publish_template;
+mod mqtt_publisher;
+mod mqtt_pubsub_load;
+mod mqtt_pubsub_report;
+mod mqtt_server_rss;
+mod mqtt_subscriber;
 mod order_ledger;
 mod percentiles;
 mod ping_server;
@@ -60,6 +75,8 @@ enum Command {
     Seckill(seckill_load::SeckillArgs),
     /// Cross-shard mesh round trips through `MESH PING`, as measured by the server.
     Mesh(mesh_probe::MeshArgs),
+    /// MQTT load: connection ramp (memory per connection), fan-in and fan-out.
+    Mqtt(mqtt_load::MqttArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
     TokioPingServer(ping_server::PingServerArgs),
 }
@@ -69,6 +86,7 @@ fn main() -> ExitCode {
         Command::Resp(args) => resp_load::run(args),
         Command::Seckill(args) => seckill_load::run(args),
         Command::Mesh(args) => mesh_probe::run(args),
+        Command::Mqtt(args) => mqtt_load::run(args),
         Command::TokioPingServer(args) => ping_server::run(args),
     };
     match result {

@@ -68,7 +68,9 @@ async fn run(shard: &Rc<Shard>, stream: &TcpStream) {
         }
         Ok(Err(None)) | Err(_) => return,
     };
-    let Some(mut conn) = Connection::open(shard, stream, *connect).await else {
+    // Boxed, like packet handling below: an async fn's future is as large as its largest
+    // state, and the connection's idle state should not carry the set-up's.
+    let Some(mut conn) = Box::pin(Connection::open(shard, stream, *connect)).await else {
         return;
     };
     let end = conn.serve(stream, rbuf).await;
@@ -363,7 +365,7 @@ impl Connection {
     async fn serve(&mut self, stream: &TcpStream, mut rbuf: BytesMut) -> End {
         // The CONNECT may have come with more packets behind it.
         if !rbuf.is_empty() {
-            if let Some(end) = self.handle_buffered(&mut rbuf).await {
+            if let Some(end) = Box::pin(self.handle_buffered(&mut rbuf)).await {
                 return end;
             }
         }
@@ -392,7 +394,7 @@ impl Connection {
             if !read_available(stream.as_raw_fd(), &mut rbuf) {
                 return End::Abnormal;
             }
-            if let Some(end) = self.handle_buffered(&mut rbuf).await {
+            if let Some(end) = Box::pin(self.handle_buffered(&mut rbuf)).await {
                 return end;
             }
             if rbuf.is_empty() {
