@@ -31,10 +31,13 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
-echo "==> MQTT suite: paho-mqtt, mosquitto clients and raw sockets against target/debug/shardhub"
-MQTT_BROKER=shardhub SHARDHUB_BIN=target/debug/shardhub scripts/mqtt-tests.sh -q -p no:cacheprovider
+# The binary cargo test built, wherever the target directory is (CARGO_TARGET_DIR may point
+# at a cache outside the clone).
+bin="${CARGO_TARGET_DIR:-target}/debug/shardhub"
+echo "==> MQTT suite: paho-mqtt, mosquitto clients and raw sockets against $bin"
+MQTT_BROKER=shardhub SHARDHUB_BIN="$bin" scripts/mqtt-tests.sh -q -p no:cacheprovider
 echo "==> systemd unit"
-scripts/verify-systemd-unit.sh target/debug/shardhub
+scripts/verify-systemd-unit.sh "$bin"
 echo "==> tuning check (reports only; this host is not tuned for a million connections)"
 set +e
 tuning/check-limits.sh >/dev/null
