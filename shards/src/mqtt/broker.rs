@@ -466,7 +466,9 @@ impl Broker {
             }
         }
         s.offline_spell += 1;
-        if !keep_session {
+        // A session with no expiry ends with its connection, which closes now: a resuming
+        // client gets a new one even if its DISCONNECT is still on the way.
+        if !keep_session || s.expiry_secs == 0 {
             return None;
         }
         let version = s.version;

@@ -594,12 +594,12 @@ impl Connection {
         let message = Arc::new(Message::from_publish(publish, self.key, unix_ms()));
         let mut failed = false;
         if message.retain {
-            let owner = broker.topic_owner(&shard, message.topic.as_str());
-            let op = MqttOp::Retain(message.clone());
-            if message.qos == QoS::AtMostOnce && owner != shard.id {
-                let _ = shard.mesh.notify(owner, ShardOp::Mqtt(op));
+            if message.qos == QoS::AtMostOnce {
+                retain_unacknowledged(&shard, message.clone());
             } else {
                 // Acknowledged only once the retained copy is durable.
+                let owner = broker.topic_owner(&shard, message.topic.as_str());
+                let op = MqttOp::Retain(message.clone());
                 failed = !matches!(call(&shard, owner, op).await, Some(MqttReply::Done));
             }
         }
@@ -809,29 +809,28 @@ fn will_delay(session: &SessionRef) -> u32 {
 fn publish_will(shard: &Rc<Shard>, message: Arc<Message>) {
     shard.mqtt.metrics.borrow_mut().wills_published += 1;
     if message.retain {
-        let owner = shard.mqtt.topic_owner(shard, message.topic.as_str());
-        let op = MqttOp::Retain(message.clone());
-        if owner == shard.id {
-            let _ = shard.mqtt.handle(shard, op);
-        } else {
-            let _ = shard.mesh.notify(owner, ShardOp::Mqtt(op));
-        }
+        retain_unacknowledged(shard, message.clone());
     }
     shard.mqtt.route(shard, message);
+}
+
+/// Hands a retained message to its topic's owner without waiting for the log: for what
+/// nobody acknowledges (QoS 0, wills).
+fn retain_unacknowledged(shard: &Rc<Shard>, message: Arc<Message>) {
+    let owner = shard.mqtt.topic_owner(shard, message.topic.as_str());
+    let op = MqttOp::Retain(message);
+    if owner == shard.id {
+        // Its durability future is dropped: the record is written all the same.
+        let _ = shard.mqtt.handle(shard, op);
+    } else {
+        let _ = shard.mesh.notify(owner, ShardOp::Mqtt(op));
+    }
 }
 
 /// Publishes a delayed will unless the client came back (or the session moved) first.
 async fn will_timer(shard: Rc<Shard>, key: u64, spell: u64, delay: Duration) {
     monoio::time::sleep(delay).await;
-    let Some(session) = shard.mqtt.session(key) else { return };
-    let will = {
-        let mut s = session.borrow_mut();
-        if s.conn.is_some() || s.offline_spell != spell {
-            return;
-        }
-        s.will.take()
-    };
-    if let Some(will) = will {
+    if let Some(Some(will)) = still_offline(&shard, key, spell) {
         publish_will(&shard, will.message);
     }
 }
@@ -839,13 +838,8 @@ async fn will_timer(shard: Rc<Shard>, key: u64, spell: u64, delay: Duration) {
 /// Ends a session whose client stayed away for its whole expiry interval.
 async fn expiry_timer(shard: Rc<Shard>, key: u64, spell: u64, after: Duration) {
     monoio::time::sleep(after).await;
-    let Some(session) = shard.mqtt.session(key) else { return };
-    let will = {
-        let mut s = session.borrow_mut();
-        if s.conn.is_some() || s.offline_spell != spell {
-            return;
-        }
-        s.will.take()
+    let Some(will) = still_offline(&shard, key, spell) else {
+        return;
     };
     // A will still waiting for its delay goes out when the session ends.
     if let Some(will) = will {
@@ -853,6 +847,17 @@ async fn expiry_timer(shard: Rc<Shard>, key: u64, spell: u64, after: Duration) {
     }
     shard.mqtt.metrics.borrow_mut().sessions_expired += 1;
     end_session(&shard, key);
+}
+
+/// If session `key` is still in the offline spell a timer was started for: its pending will
+/// (taken), if any. None when the client came back or the session ended or moved.
+fn still_offline(shard: &Shard, key: u64, spell: u64) -> Option<Option<Will>> {
+    let session = shard.mqtt.session(key)?;
+    let mut s = session.borrow_mut();
+    if s.conn.is_some() || s.offline_spell != spell {
+        return None;
+    }
+    Some(s.will.take())
 }
 
 /// Removes a session from this shard and frees its client id at the id's owner.
