@@ -102,6 +102,7 @@ impl Shard {
                     sessions: self.mqtt.sessions_len() as u64,
                     subscriptions: self.mqtt.subscriptions_len() as u64,
                     retained: self.mqtt.retained_len() as u64,
+                    shadows: self.mqtt.shadows_len() as u64,
                 },
             })),
             ShardOp::ClientList(filter) => ShardReply::ClientList(self.clients.borrow().list(&filter, self.id)),

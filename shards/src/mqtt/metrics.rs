@@ -35,6 +35,7 @@ pub struct MqttGauges {
     pub sessions: u64,
     pub subscriptions: u64,
     pub retained: u64,
+    pub shadows: u64,
 }
 
 pub fn render(shards: &[(u16, &MqttMetrics, MqttGauges)], out: &mut String) {
@@ -61,6 +62,9 @@ pub fn render(shards: &[(u16, &MqttMetrics, MqttGauges)], out: &mut String) {
             "Retained messages owned.",
             |_, g| g.retained,
         ),
+        ("shardhub_mqtt_shadows", "gauge", "Device shadows owned.", |_, g| {
+            g.shadows
+        }),
         (
             "shardhub_mqtt_connects_accepted_total",
             "counter",

@@ -110,10 +110,6 @@ impl Outbound {
         self.queue.len()
     }
 
-    pub fn set_queue_max(&mut self, queue_max: usize) {
-        self.limits.queue_max = queue_max;
-    }
-
     /// Routes one message to this session: sent now when connected and the window allows,
     /// else queued.
     pub fn deliver(&mut self, delivery: Delivery, now_ms: u64, out: &mut Vec<Packet>) {
