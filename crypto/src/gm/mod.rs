@@ -1,0 +1,1 @@
+//! Chinese national standard cryptography (GM/T): being written.

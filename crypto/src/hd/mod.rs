@@ -1,0 +1,1 @@
+//! HD wallets over secp256k1: being written.
