@@ -369,6 +369,7 @@ pub fn run(
         monoio::spawn(seckill_owner::flusher(shard.clone()));
         monoio::spawn(seckill_owner::expiry_timer(shard.clone()));
         monoio::spawn(crate::mqtt::store::flusher(shard.clone()));
+        monoio::spawn(crate::mqtt::io::flusher(shard.mqtt.batch.clone()));
         shard.seckill.announce_soldout(&shard);
         let _ = started.send(Ok((id, driver)));
         let mesh_shard = shard.clone();

@@ -95,6 +95,8 @@ pub struct Broker {
     /// Rotates the member a shared subscription's message goes to.
     share_turn: Cell<usize>,
     pub metrics: RefCell<MqttMetrics>,
+    /// Connections of this shard with bytes for the flusher.
+    pub batch: Rc<super::io::WriteBatch>,
 }
 
 impl Broker {
@@ -118,6 +120,7 @@ impl Broker {
             store,
             next_epoch: Cell::new(0),
             share_turn: Cell::new(0),
+            batch: Rc::default(),
             metrics: RefCell::default(),
         }
     }

@@ -74,7 +74,11 @@ async fn run(shard: &Rc<Shard>, stream: &TcpStream) {
         return;
     };
     let end = conn.serve(stream, rbuf).await;
+    let io = conn.io.clone();
     conn.finish(end);
+    // Before the socket closes: a DISCONNECT still pending goes out, and nothing queued
+    // later can reach the descriptor.
+    io.close();
 }
 
 /// Reads until the first packet is a whole CONNECT. Err(Some): answer CONNACK with this
@@ -125,7 +129,7 @@ fn read_available(fd: i32, rbuf: &mut BytesMut) -> bool {
 /// CONNACK with an error, in the client's version (3.1.1 only has a few codes; without one
 /// the connection just closes).
 fn refuse(stream: &TcpStream, version: ProtocolVersion, reason: ReasonCode) {
-    let io = ConnIo::new(stream.as_raw_fd(), version);
+    let io = Rc::new(ConnIo::new(stream.as_raw_fd(), version, None));
     io.send_one(Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: reason,
@@ -169,7 +173,8 @@ impl Connection {
         let settings = broker.settings.get();
         let version = connect.protocol_version;
         let v5 = version == ProtocolVersion::V5;
-        let io = Rc::new(ConnIo::new(stream.as_raw_fd(), version));
+        // Refusals below are sent at once: the connection closes right after them.
+        let io = Rc::new(ConnIo::new(stream.as_raw_fd(), version, None));
         let refuse = |reason: ReasonCode| {
             broker.metrics.borrow_mut().connects_refused += 1;
             io.send_one(connack(reason, false, Default::default()));
@@ -311,6 +316,10 @@ impl Connection {
             will,
             offline_spell: 0,
         };
+        // From here on packets go through the shard's write batch.
+        let io = Rc::new(ConnIo::new(stream.as_raw_fd(), version, Some(broker.batch.clone())));
+        let mut session = session;
+        session.conn = Some(io.clone());
         let (session, installed) = broker.install(session);
         for refused in announce::installed(shard, epoch, installed).await {
             // A group owner that is full cannot take the member back; the subscription ends.
@@ -318,6 +327,7 @@ impl Connection {
         }
         if io.close_request().is_some() {
             // Taken over while announcing: the evictor already took the session.
+            io.close();
             return None;
         }
         let mut properties = shardhub_net::mqtt::ConnAckProperties::default();

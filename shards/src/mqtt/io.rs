@@ -1,12 +1,15 @@
-//! A connection's socket as the broker writes to it: packets are sent at once with a
-//! non-blocking `send`, from whichever task produced them; only what the kernel would not
-//! take waits in `pending`, and the connection task then waits for the socket to drain.
+//! A connection's socket as the broker writes to it. Packets are encoded into the
+//! connection's `pending` bytes by whichever task produced them, and the shard's
+//! [`WriteBatch`] flusher sends each connection's bytes with one non-blocking `send` once the
+//! producing task yields: the eight deliveries one read of a publisher's packets makes to a
+//! subscriber leave in one segment, not eight. What the kernel does not take stays pending,
+//! and the connection task waits for the socket to drain.
 //!
-//! So an idle connection holds no buffer at all, and a delivery costs one system call and no
-//! task wake-up while the client keeps up.
+//! A connection with nothing to send holds no buffer at all.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
 use shardhub_net::mqtt::{Packet, ProtocolVersion, ReasonCode};
@@ -21,6 +24,26 @@ thread_local! {
     static ENCODE_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(64 * 1024));
 }
 
+/// The connections of one shard with bytes waiting for the flusher.
+#[derive(Default)]
+pub struct WriteBatch {
+    dirty: RefCell<Vec<Rc<ConnIo>>>,
+    signal: Signal,
+}
+
+/// Sends every dirty connection's bytes, once per scheduling round of the shard: it runs
+/// after the tasks that were ready when the first packet was queued.
+pub async fn flusher(batch: Rc<WriteBatch>) {
+    loop {
+        batch.signal.wait().await;
+        let dirty = std::mem::take(&mut *batch.dirty.borrow_mut());
+        for io in dirty {
+            io.queued.set(false);
+            io.flush();
+        }
+    }
+}
+
 /// Why the broker wants a connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseRequest {
@@ -33,6 +56,13 @@ pub enum CloseRequest {
 pub struct ConnIo {
     fd: RawFd,
     version: Cell<ProtocolVersion>,
+    /// None: send at once (a refusal right before closing).
+    batch: Option<Rc<WriteBatch>>,
+    /// On the batch's dirty list.
+    queued: Cell<bool>,
+    /// The socket is closed (or about to be): nothing may be sent on its descriptor, which
+    /// the kernel may already have given to another connection.
+    closed: Cell<bool>,
     pending: RefCell<BytesMut>,
     /// The socket failed or `pending` overflowed: the connection task closes it.
     broken: Cell<bool>,
@@ -42,10 +72,13 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(fd: RawFd, version: ProtocolVersion) -> Self {
+    pub fn new(fd: RawFd, version: ProtocolVersion, batch: Option<Rc<WriteBatch>>) -> Self {
         Self {
             fd,
             version: Cell::new(version),
+            batch,
+            queued: Cell::new(false),
+            closed: Cell::new(false),
             pending: RefCell::new(BytesMut::new()),
             broken: Cell::new(false),
             close: Cell::new(None),
@@ -74,41 +107,77 @@ impl ConnIo {
         self.signal.raise();
     }
 
-    /// Encodes and sends `packets` in order. A packet that cannot be encoded (a bug, or a
-    /// reason code 3.1.1 cannot carry) is skipped.
-    pub fn send(&self, packets: &[Packet]) {
-        if packets.is_empty() || self.broken.get() {
+    /// Queues `packets` in order for the batch flusher (or sends them now without a batch).
+    /// A packet that cannot be encoded (a bug, or a reason code 3.1.1 cannot carry) is
+    /// skipped.
+    pub fn send(self: &Rc<Self>, packets: &[Packet]) {
+        if packets.is_empty() || self.broken.get() || self.closed.get() {
             return;
         }
-        let version = self.version.get();
+        let Some(batch) = &self.batch else {
+            self.send_now(packets);
+            return;
+        };
+        {
+            let mut pending = self.pending.borrow_mut();
+            encode(self.version.get(), packets, &mut pending);
+            if pending.len() > PENDING_BYTES_MAX {
+                self.broken.set(true);
+                self.signal.raise();
+                return;
+            }
+        }
+        if !self.queued.replace(true) {
+            batch.dirty.borrow_mut().push(self.clone());
+            batch.signal.raise();
+        }
+    }
+
+    pub fn send_one(self: &Rc<Self>, packet: Packet) {
+        self.send(std::slice::from_ref(&packet));
+    }
+
+    /// Sends at once, after what is pending.
+    fn send_now(&self, packets: &[Packet]) {
         ENCODE_BUF.with_borrow_mut(|buf| {
             buf.clear();
-            for packet in packets {
-                if let Err(e) = packet.encode(version, buf) {
-                    tracing::debug!(error = %e, "packet not sent");
-                }
-            }
+            encode(self.version.get(), packets, buf);
             self.write(buf);
         });
     }
 
-    pub fn send_one(&self, packet: Packet) {
-        self.send(std::slice::from_ref(&packet));
-    }
-
-    /// Sends what `pending` holds; call when the socket is writable.
+    /// Sends what `pending` holds: from the flusher, when the socket is writable, and before
+    /// the connection closes. What the kernel does not take wakes the connection task to
+    /// wait for the socket.
     pub fn flush(&self) {
+        if self.closed.get() {
+            return;
+        }
         let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            return;
+        }
         match send_some(self.fd, &pending) {
             Ok(n) => {
                 pending.advance(n);
                 if pending.is_empty() {
                     // Give the memory back: a drained connection holds no buffer.
                     *pending = BytesMut::new();
+                } else {
+                    self.signal.raise();
                 }
             }
-            Err(_) => self.broken.set(true),
+            Err(_) => {
+                self.broken.set(true);
+                self.signal.raise();
+            }
         }
+    }
+
+    /// Sends what is left and forgets the descriptor, before the socket is closed.
+    pub fn close(&self) {
+        self.flush();
+        self.closed.set(true);
     }
 
     fn write(&self, bytes: &[u8]) {
@@ -132,6 +201,14 @@ impl ConnIo {
                 pending.extend_from_slice(&bytes[sent..]);
             }
             self.signal.raise();
+        }
+    }
+}
+
+fn encode(version: ProtocolVersion, packets: &[Packet], out: &mut BytesMut) {
+    for packet in packets {
+        if let Err(e) = packet.encode(version, out) {
+            tracing::debug!(error = %e, "packet not sent");
         }
     }
 }
