@@ -13,3 +13,5 @@
 
 pub mod gm;
 pub mod hd;
+#[cfg(test)]
+mod test_vectors;

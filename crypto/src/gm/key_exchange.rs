@@ -338,7 +338,7 @@ mod tests {
     use crate::gm::example_curve::ExampleCurve;
     use crate::gm::key_pair::Sm2KeyPair;
     use crate::gm::public_key::public_key_from_hex;
-    use crate::gm::test_vectors::{bytes, text, wallet_section};
+    use crate::test_vectors::{bytes, text, wallet_section};
     use proptest::prelude::*;
     use serde_json::Value;
 

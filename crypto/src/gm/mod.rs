@@ -83,8 +83,6 @@ mod session_keys;
 mod sm2_signature;
 mod sm3_kdf;
 mod sm4_gcm;
-#[cfg(test)]
-mod test_vectors;
 mod z_value;
 
 pub use channel_cipher::{record_aad, record_nonce, ChannelCipher, Direction};

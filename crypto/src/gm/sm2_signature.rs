@@ -81,8 +81,8 @@ fn user_id_error(user_id: &str) -> GmError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gm::test_vectors::{bytes, text, wallet_section};
     use crate::gm::z_value::z_value;
+    use crate::test_vectors::{bytes, text, wallet_section};
     use sm2::elliptic_curve::ff::PrimeField;
     use sm2::elliptic_curve::ops::Reduce;
     use sm2::elliptic_curve::point::AffineCoordinates;

@@ -27,7 +27,7 @@ pub(crate) fn sm3_kdf(z: &[&[u8]], out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gm::test_vectors::{bytes, wallet_section};
+    use crate::test_vectors::{bytes, wallet_section};
 
     /// GB/T 32905 Appendix A, examples 1 and 2: the `sm3` crate under the KDF is SM3.
     #[test]

@@ -105,7 +105,7 @@ fn nonce_of<N: ArraySize>(nonce: &[u8]) -> Result<&Array<u8, N>, GmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gm::test_vectors::{bytes, read_json, wallet_section};
+    use crate::test_vectors::{bytes, read_json, wallet_section};
     use aes_gcm::aead::consts::{U0, U1, U10, U128, U15, U16, U2, U20, U257, U32, U4, U6, U64, U8};
     use serde_json::Value;
     use sm4::cipher::{Block, BlockCipherEncrypt};

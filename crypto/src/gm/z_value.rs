@@ -43,7 +43,7 @@ mod tests {
     use super::*;
     use crate::gm::example_curve::ExampleCurve;
     use crate::gm::public_key::public_key_from_hex;
-    use crate::gm::test_vectors::{bytes, text, wallet_section};
+    use crate::test_vectors::{bytes, text, wallet_section};
     use sm2::Sm2;
 
     #[test]

@@ -308,7 +308,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hd::test_vectors::wallet_vectors;
+    use crate::test_vectors::wallet_vectors;
     use proptest::prelude::*;
 
     #[test]

@@ -78,7 +78,7 @@ pub fn verify_bitcoin(public_key_sec1: &[u8], digest: &[u8; 32], der: &[u8]) -> 
 mod tests {
     use super::*;
     use crate::hd::signing::sign_digest_low_s;
-    use crate::hd::test_vectors::{read_json, wallet_vectors};
+    use crate::test_vectors::{read_json, wallet_vectors};
     use k256::ecdsa::SigningKey;
     use proptest::prelude::*;
     use sha2::{Digest, Sha256};

@@ -295,7 +295,7 @@ mod tests {
     use crate::hd::eth_address::parse_eth_address;
     use crate::hd::hex_field::{decode_hex, decode_hex_array};
     use crate::hd::mnemonic::Mnemonic;
-    use crate::hd::test_vectors::{integer_text, wallet_vectors};
+    use crate::test_vectors::{integer_text, wallet_vectors};
     use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
     use serde_json::Value;
 

@@ -103,7 +103,7 @@ fn check_encoding(text: &str) -> Result<bool, HdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hd::test_vectors::wallet_vectors;
+    use crate::test_vectors::wallet_vectors;
     use bip32::Prefix;
 
     #[test]

@@ -84,8 +84,8 @@ impl fmt::Debug for Mnemonic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hd::test_vectors::{hex_of, wallet_vectors};
     use crate::hd::wallet_keys::WalletKeys;
+    use crate::test_vectors::{hex_of, wallet_vectors};
 
     #[test]
     fn bip39_vectors_reproduce_words_seed_and_master_key() {

@@ -68,8 +68,6 @@ mod path;
 mod seed;
 mod sighash;
 mod signing;
-#[cfg(test)]
-mod test_vectors;
 mod wallet_keys;
 
 pub use address::{address_for, compressed_public_key, hash160, p2wpkh_address};

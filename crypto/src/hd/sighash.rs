@@ -184,7 +184,7 @@ mod tests {
     use super::*;
     use crate::hd::ecdsa_verify::verify_bitcoin;
     use crate::hd::signing::sign_digest_low_s;
-    use crate::hd::test_vectors::wallet_vectors;
+    use crate::test_vectors::wallet_vectors;
     use k256::ecdsa::SigningKey;
 
     #[test]

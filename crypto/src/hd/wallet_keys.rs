@@ -169,7 +169,7 @@ impl fmt::Debug for WalletKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hd::test_vectors::{hex_of, wallet_vectors};
+    use crate::test_vectors::{hex_of, wallet_vectors};
     use bip32::Prefix;
 
     fn keys_of(case: &serde_json::Value) -> WalletKeys {

@@ -1,8 +1,8 @@
-//! Test-only access to the project's known-answer files.
+//! Test-only access to the project's known-answer files, for both `hd` and `gm`.
 //!
 //! They are read at test time from `../shared/data/` beside the checkout (the source of
-//! truth, which CI has), else from the copy in `crypto/testdata/`. A missing file fails the
-//! test: vectors that silently do not run would prove nothing.
+//! truth), else from the copy in `crypto/testdata/` (so a bare clone runs them too). A missing
+//! file fails the test: vectors that silently do not run would prove nothing.
 
 use std::path::PathBuf;
 
@@ -100,4 +100,28 @@ fn long_integers_keep_every_digit() {
 
 pub(crate) fn hex_of(bytes: &[u8]) -> String {
     hex::encode(bytes)
+}
+
+/// The entries of one section of `wallet-vectors.json`; fails if the section is missing or
+/// empty.
+pub(crate) fn wallet_section(section: &str) -> Vec<serde_json::Value> {
+    let all = wallet_vectors();
+    let entries = all[section]
+        .as_array()
+        .unwrap_or_else(|| panic!("wallet-vectors.json has no {section}"))
+        .clone();
+    assert!(!entries.is_empty(), "wallet-vectors.json section {section} is empty");
+    entries
+}
+
+/// A string field of a vector entry.
+pub(crate) fn text<'a>(entry: &'a serde_json::Value, field: &str) -> &'a str {
+    entry[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("vector field {field} missing in {entry}"))
+}
+
+/// A hex field of a vector entry, decoded (either case).
+pub(crate) fn bytes(entry: &serde_json::Value, field: &str) -> Vec<u8> {
+    hex::decode(text(entry, field)).unwrap_or_else(|e| panic!("vector field {field} is not hex: {e}"))
 }
