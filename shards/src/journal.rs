@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use shardhub_core::journal::{encode_frame, encode_frame_with, good_frame_after, FrameReader};
 
+use crate::config::Durability;
 use crate::error::JournalError;
+use crate::signal::Signal;
 
 /// Bound on one log record: a BUY record is a few hundred bytes at most.
 pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
@@ -225,6 +227,42 @@ impl Journal {
 
     pub fn since_last_sync(&self) -> Duration {
         self.last_sync.get().elapsed()
+    }
+
+    /// The last record a reply may count on under `durability`: synced (sync) or written
+    /// (batch, none).
+    pub fn acknowledged(&self, durability: Durability) -> u64 {
+        match durability {
+            Durability::Sync => self.synced(),
+            Durability::Batch | Durability::None => self.written(),
+        }
+    }
+
+    /// The flusher's wait: until records are appended (`wake` is raised), or, in batch mode
+    /// with written records not yet synced, until the batch fsync falls due.
+    pub async fn wait_for_work(&self, durability: Durability, batch_fsync: Duration, wake: &Signal) {
+        if self.has_unwritten() {
+            return;
+        }
+        if durability == Durability::Batch && self.has_unsynced() {
+            let left = batch_fsync.saturating_sub(self.since_last_sync());
+            monoio::select! {
+                _ = wake.wait() => {}
+                _ = monoio::time::sleep(left) => {}
+            }
+        } else {
+            wake.wait().await;
+        }
+    }
+
+    /// Whether the group just written is to be fsynced now: always in sync mode, once
+    /// `batch_fsync` has passed in batch mode, never in none.
+    pub fn sync_due(&self, durability: Durability, batch_fsync: Duration) -> bool {
+        match durability {
+            Durability::Sync => self.has_unsynced(),
+            Durability::Batch => self.has_unsynced() && self.since_last_sync() >= batch_fsync,
+            Durability::None => false,
+        }
     }
 
     pub fn stats(&self) -> JournalStats {

@@ -32,3 +32,4 @@ pub mod shard;
 pub mod shard_op;
 pub mod shared;
 pub mod sidecar;
+pub mod signal;

@@ -11,7 +11,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +25,7 @@ use crate::seckill_metrics::{SeckillMetrics, SkuEvent};
 use crate::shard::Shard;
 use crate::shard_op::{SeckillOp, SeckillReply, ShardOp, ShardReply};
 use crate::shared::unix_ms;
+use crate::signal::Signal;
 
 /// Where a reply that waits for the log goes when it is released.
 pub enum Completion {
@@ -47,7 +47,7 @@ pub struct SeckillOwner {
     durability: Durability,
     settings: Cell<Settings>,
     waiters: RefCell<VecDeque<Waiter>>,
-    flusher: Wakeup,
+    flusher: Signal,
     pub metrics: RefCell<SeckillMetrics>,
     /// Sold-out changes not yet handed to the mesh, per destination, in order.
     hint_outbox: RefCell<VecDeque<(ShardId, Bytes, bool)>>,
@@ -135,7 +135,7 @@ impl SeckillOwner {
             durability: config.seckill.durability,
             settings: Cell::new(Settings::from(&config.seckill)),
             waiters: RefCell::new(VecDeque::new()),
-            flusher: Wakeup::default(),
+            flusher: Signal::default(),
             metrics: RefCell::new(SeckillMetrics::default()),
             hint_outbox: RefCell::new(VecDeque::new()),
             expired: RefCell::new(Vec::new()),
@@ -150,10 +150,7 @@ impl SeckillOwner {
 
     /// Records up to which replies may go out.
     fn acknowledged(&self) -> u64 {
-        match self.durability {
-            Durability::Sync => self.journal.synced(),
-            Durability::Batch | Durability::None => self.journal.written(),
-        }
+        self.journal.acknowledged(self.durability)
     }
 
     /// Runs one command. Returns the reply and whether it must wait for the log.
@@ -250,7 +247,7 @@ impl SeckillOwner {
             self.send_hints(shard);
         }
         if self.journal.has_unwritten() {
-            self.flusher.wake();
+            self.flusher.raise();
         }
     }
 
@@ -368,19 +365,11 @@ fn count_order(inventory: &Inventory, metrics: &mut SeckillMetrics, id: OrderId,
 pub async fn flusher(shard: Rc<Shard>) {
     let owner = &shard.seckill;
     loop {
-        if !owner.journal.has_unwritten() {
-            let settings = owner.settings.get();
-            let batch_sync_due = owner.durability == Durability::Batch && owner.journal.has_unsynced();
-            if batch_sync_due {
-                let left = settings.batch_fsync.saturating_sub(owner.journal.since_last_sync());
-                monoio::select! {
-                    _ = owner.flusher.wait() => {}
-                    _ = monoio::time::sleep(left) => {}
-                }
-            } else {
-                owner.flusher.wait().await;
-            }
-        }
+        let batch_fsync = owner.settings.get().batch_fsync;
+        owner
+            .journal
+            .wait_for_work(owner.durability, batch_fsync, &owner.flusher)
+            .await;
         if owner.journal.failed() {
             owner.release(&shard);
             continue;
@@ -390,13 +379,9 @@ pub async fn flusher(shard: Rc<Shard>) {
             Ok(records) => owner.metrics.borrow_mut().record_batch(records),
             Err(e) => tracing::error!(shard = shard.id, error = %e, "seckill log write failed; refusing writes"),
         }
-        let sync_now = match owner.durability {
-            Durability::Sync => owner.journal.has_unsynced(),
-            Durability::Batch => {
-                owner.journal.has_unsynced() && owner.journal.since_last_sync() >= owner.settings.get().batch_fsync
-            }
-            Durability::None => false,
-        };
+        let sync_now = owner
+            .journal
+            .sync_due(owner.durability, owner.settings.get().batch_fsync);
         // In batch and none modes replies go out on the write, before any fsync.
         owner.release(&shard);
         if sync_now && !owner.journal.failed() {
@@ -439,31 +424,5 @@ pub async fn expiry_timer(shard: Rc<Shard>) {
         monoio::time::sleep(Duration::from_millis(tick_ms)).await;
         shard.seckill.expire_tick(&shard, per_tick);
         shard.seckill.send_hints(&shard);
-    }
-}
-
-/// Wakes one waiting task; a wake with nobody waiting is remembered.
-#[derive(Default)]
-struct Wakeup {
-    woken: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Wakeup {
-    fn wake(&self) {
-        self.woken.set(true);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-
-    fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            if self.woken.replace(false) {
-                return Poll::Ready(());
-            }
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
     }
 }

@@ -8,7 +8,7 @@
 //! - [`conn`]: one connection, from CONNECT to the end (readiness reads, no idle buffer).
 //! - [`broker`]: sessions, the trie, routing (local, then to shards whose interest matches),
 //!   client-id ownership and session takeover, retained messages.
-//! - [`io`]: writing packets straight to the socket; [`signal`]: waking a connection task.
+//! - [`io`]: writing packets to the socket through the shard's write batch.
 //! - [`shadow`]: device shadow requests, answered on the AWS IoT reply topics.
 //! - [`store`]: retained messages and shadows with their log (durable across restarts).
 //! - [`session`], [`op`] (what shards ask each other), [`announce`] (interest changes),
@@ -28,7 +28,6 @@ pub mod retained;
 pub mod session;
 pub mod settings;
 pub mod shadow;
-pub mod signal;
 pub mod store;
 
 use std::sync::Arc;

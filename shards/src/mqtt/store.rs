@@ -21,11 +21,11 @@ use shardhub_net::mqtt::session::Message;
 use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 
 use super::retained::RetainedStore;
-use super::signal::Signal;
 use crate::config::{Config, Durability, ShadowConfig};
 use crate::error::JournalError;
 use crate::journal::{Journal, Recovery};
 use crate::shard::Shard;
+use crate::signal::Signal;
 
 /// One log record.
 #[derive(Serialize, Deserialize)]
@@ -219,10 +219,7 @@ impl MqttStore {
     }
 
     fn acknowledged(&self) -> u64 {
-        match self.durability {
-            Durability::Sync => self.journal.synced(),
-            Durability::Batch | Durability::None => self.journal.written(),
-        }
+        self.journal.acknowledged(self.durability)
     }
 
     /// Resolves once record `lsn` is as safe as `mqtt.durability` asks; false when the log
@@ -260,29 +257,15 @@ impl MqttStore {
 pub async fn flusher(shard: Rc<Shard>) {
     let store = &shard.mqtt.store;
     loop {
-        if !store.journal.has_unwritten() {
-            let batch_sync_due = store.durability == Durability::Batch && store.journal.has_unsynced();
-            if batch_sync_due {
-                let left = store.batch_fsync.get().saturating_sub(store.journal.since_last_sync());
-                monoio::select! {
-                    _ = store.flusher.wait() => {}
-                    _ = monoio::time::sleep(left) => {}
-                }
-            } else {
-                store.flusher.wait().await;
-            }
-        }
+        store
+            .journal
+            .wait_for_work(store.durability, store.batch_fsync.get(), &store.flusher)
+            .await;
         if !store.journal.failed() {
             if let Err(e) = store.journal.write_group().await {
                 tracing::error!(shard = shard.id, error = %e, "mqtt log write failed; retained and shadow changes refused");
             }
-            let sync_now = match store.durability {
-                Durability::Sync => store.journal.has_unsynced(),
-                Durability::Batch => {
-                    store.journal.has_unsynced() && store.journal.since_last_sync() >= store.batch_fsync.get()
-                }
-                Durability::None => false,
-            };
+            let sync_now = store.journal.sync_due(store.durability, store.batch_fsync.get());
             store.release();
             if sync_now && !store.journal.failed() {
                 if let Err(e) = store.journal.sync().await {

@@ -1,4 +1,6 @@
-//! A one-slot wake-up for a connection task, set from elsewhere on the same shard.
+//! A one-slot wake-up for one task, raised from elsewhere on the same shard: a raise with
+//! nobody waiting is remembered. Log flushers, MQTT connection tasks and the write batch use
+//! it.
 
 use std::cell::Cell;
 use std::future::Future;
