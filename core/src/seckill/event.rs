@@ -49,9 +49,7 @@ pub enum Event {
 impl Event {
     /// Appends the compact binary form (postcard) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail: postcard's only errors are for fixed buffers.
-        let written = std::mem::take(out);
-        *out = postcard::to_extend(self, written).expect("encoding into a Vec");
+        crate::journal::encode_record(self, out);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Event, postcard::Error> {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use shardhub_core::journal::encode_record;
 use shardhub_core::shadow::{ShadowEvent, ShadowEventSink, ShadowLimits, ShadowStore};
 use shardhub_core::ShardId;
 use shardhub_net::mqtt::session::Message;
@@ -139,10 +140,7 @@ impl ShadowEventSink for ShadowSink<'_> {
 }
 
 fn append(journal: &Journal, event: &StoreEvent) {
-    journal.append(|out| {
-        let written = std::mem::take(out);
-        *out = postcard::to_extend(event, written).expect("encoding into a Vec");
-    });
+    journal.append(|out| encode_record(event, out));
 }
 
 impl MqttStore {
