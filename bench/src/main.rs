@@ -20,6 +20,7 @@ mod connection_runner;
 mod control_session;
 mod decimal;
 mod fast_rng;
+mod load_args;
 mod mesh_probe;
 mod mqtt_client;
 mod mqtt_connect_load;

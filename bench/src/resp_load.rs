@@ -14,8 +14,9 @@ use serde::Serialize;
 use crate::bench_error::BenchError;
 use crate::client_connection::ClientConnection;
 use crate::command_template::CommandTemplate;
-use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOptions, RunOutcome};
+use crate::connection_runner::{ConnectionWorkload, RunOutcome};
 use crate::fast_rng::FastRng;
+use crate::load_args::LoadArgs;
 use crate::percentiles::{new_histogram, Percentiles};
 use crate::run_limit::RunLimit;
 
@@ -27,18 +28,8 @@ pub struct RespArgs {
     /// Server address, HOST:PORT.
     #[arg(long, default_value = "127.0.0.1:6380")]
     pub addr: String,
-    /// Concurrent connections, all opened before the clock starts.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    pub connections: u32,
-    /// Requests each connection keeps in flight as one batch.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub pipeline: u32,
-    /// Total requests over all connections [default: 100000 unless --duration is given].
-    #[arg(long, conflicts_with = "duration")]
-    pub requests: Option<u64>,
-    /// Run for this many seconds instead of a fixed number of requests.
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// The command, split on whitespace; each `__rand_int__` becomes a fresh 12-digit random
     /// number in 0..keyspace per request.
     #[arg(long, default_value = "PING")]
@@ -46,43 +37,21 @@ pub struct RespArgs {
     /// Range of the numbers that replace `__rand_int__`.
     #[arg(long, default_value_t = 100_000)]
     pub keyspace: u64,
-    /// Client threads, each a tokio current-thread runtime.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub threads: u32,
-    /// Base of the per-connection PRNG seeds, for reproducible key sequences.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Server process whose CPU time is measured over the run.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
-    /// Free text that names the run in the report (for example the server's name).
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Print one JSON object on one line instead of the human-readable block.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(args: RespArgs) -> Result<(), BenchError> {
     let addr = ClientConnection::resolve(&args.addr)?;
     let template = CommandTemplate::parse(&args.command, args.keyspace)?;
-    let duration = args.duration.map(seconds_to_duration).transpose()?;
-    let (runner, limit, server_cpu_method) = ConnectionRunner::plan(RunOptions {
-        threads: args.threads as usize,
-        connections: args.connections as usize,
-        duration,
-        requests: args.requests,
-        server_pid: args.server_pid,
-    })?;
+    let (runner, limit, server_cpu_method) = args.load.plan()?;
     let workload = Arc::new(RespWorkload {
         addr,
         template,
-        pipeline: args.pipeline as usize,
-        seed: args.seed,
+        pipeline: args.load.pipeline as usize,
+        seed: args.load.seed,
     });
     let outcome = runner.run(workload, Arc::new(limit))?;
     let report = RespReport::new(&args, outcome, server_cpu_method);
-    if args.json {
+    if args.load.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else {
         print!("{}", report.human());
@@ -204,11 +173,11 @@ impl RespReport {
             }
         };
         Self {
-            label: args.label.clone(),
+            label: args.load.label.clone(),
             command: args.command.clone(),
-            connections: args.connections,
-            pipeline: args.pipeline,
-            threads: args.threads,
+            connections: args.load.connections,
+            pipeline: args.load.pipeline,
+            threads: args.load.threads,
             keyspace: args.keyspace,
             requests,
             errors,

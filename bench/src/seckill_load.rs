@@ -11,10 +11,9 @@ use std::sync::Arc;
 use crate::bench_error::BenchError;
 use crate::chance::Chance;
 use crate::client_connection::ClientConnection;
-use crate::connection_runner::{ConnectionRunner, RunOptions};
 use crate::control_session::ControlSession;
+use crate::load_args::LoadArgs;
 use crate::order_ledger::LedgerAudit;
-use crate::resp_load::seconds_to_duration;
 use crate::seckill_report::{MergedStats, SeckillReport};
 use crate::seckill_setup::{prepare, SalePlan};
 use crate::seckill_target::SeckillTarget;
@@ -30,21 +29,8 @@ pub struct SeckillArgs {
     /// Server address, HOST:PORT.
     #[arg(long, default_value = "127.0.0.1:6380")]
     pub addr: String,
-    /// Concurrent connections, all opened before the clock starts.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    pub connections: u32,
-    /// BUYs each connection keeps in flight as one batch.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub pipeline: u32,
-    /// Total BUYs over all connections [default: 100000 unless --duration is given].
-    #[arg(long, conflicts_with = "duration")]
-    pub requests: Option<u64>,
-    /// Run for this many seconds instead of a fixed number of BUYs.
-    #[arg(long)]
-    pub duration: Option<f64>,
-    /// Client threads, each a tokio current-thread runtime.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub threads: u32,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// SKUs on sale: <sku-prefix>0 .. <sku-prefix>(K-1); SKU 0 is the hot one.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(SKUS_MAX)))]
     pub skus: u32,
@@ -75,18 +61,6 @@ pub struct SeckillArgs {
     /// The server: shardhub's SECKILL.BUY, or Redis running the reference Lua script.
     #[arg(long, value_enum, default_value_t = SeckillTarget::Shardhub)]
     pub target: SeckillTarget,
-    /// Base of the per-connection PRNG seeds, for reproducible SKU and user sequences.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Server process whose CPU time is measured over the run.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
-    /// Free text that names the run in the report.
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Print one JSON object on one line (the audit's lines go to stderr).
-    #[arg(long)]
-    pub json: bool,
     /// Leave the stock as it is instead of setting it up; the order-count checks are then
     /// skipped, since the sale may hold orders the bench did not make.
     #[arg(long)]
@@ -105,7 +79,6 @@ fn probability(text: &str) -> Result<f64, String> {
 pub fn run(args: SeckillArgs) -> Result<(), BenchError> {
     check_target_options(&args)?;
     let addr = ClientConnection::resolve(&args.addr)?;
-    let duration = args.duration.map(seconds_to_duration).transpose()?;
     let sku_names: Vec<String> = (0..args.skus).map(|i| format!("{}{i}", args.sku_prefix)).collect();
 
     let plan = SalePlan {
@@ -116,25 +89,19 @@ pub fn run(args: SeckillArgs) -> Result<(), BenchError> {
     // Setup's connection closes before the load's open: the run has only its own.
     let script_sha = prepare(&mut ControlSession::open(addr)?, args.target, &sku_names, &plan)?;
 
-    let (runner, limit, server_cpu_method) = ConnectionRunner::plan(RunOptions {
-        threads: args.threads as usize,
-        connections: args.connections as usize,
-        duration,
-        requests: args.requests,
-        server_pid: args.server_pid,
-    })?;
+    let (runner, limit, server_cpu_method) = args.load.plan()?;
     let workload = Arc::new(SeckillWorkload {
         addr,
         target: args.target,
         sku_names: sku_names.iter().map(|s| s.as_bytes().to_vec()).collect(),
-        pipeline: args.pipeline as usize,
+        pipeline: args.load.pipeline as usize,
         users: args.users,
         hot: Chance::new(args.hot_ratio),
         pay: Chance::new(args.pay_ratio),
         qty: args.qty,
         reqid: args.reqid,
         script_sha,
-        seed: args.seed,
+        seed: args.load.seed,
     });
     let mut outcome = runner.run(workload, Arc::new(limit))?;
 
@@ -158,7 +125,7 @@ pub fn run(args: SeckillArgs) -> Result<(), BenchError> {
     };
 
     let report = SeckillReport::new(&args, &outcome, merged, audit, server_cpu_method);
-    if args.json {
+    if args.load.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
         for check in report.audit() {
             eprintln!("{}", check.line());

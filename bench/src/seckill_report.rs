@@ -132,11 +132,11 @@ impl SeckillReport {
         let pays_ok = merged.paid_by_sku.iter().sum();
         let paid = merged.pays > 0;
         Self {
-            label: args.label.clone(),
+            label: args.load.label.clone(),
             target: args.target.name(),
-            connections: args.connections,
-            pipeline: args.pipeline,
-            threads: args.threads,
+            connections: args.load.connections,
+            pipeline: args.load.pipeline,
+            threads: args.load.threads,
             skus: args.skus,
             stock: (!args.no_setup).then_some(args.stock),
             users: args.users,
