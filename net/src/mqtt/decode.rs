@@ -201,11 +201,7 @@ fn publish(r: &mut Reader<'_>, flags: u8, version: ProtocolVersion) -> Result<Pu
     } else {
         Some(r.packet_id()?)
     };
-    let properties: properties::PublishProperties = if version == ProtocolVersion::V5 {
-        properties::read(r)?
-    } else {
-        Default::default()
-    };
+    let properties: properties::PublishProperties = v5_properties(r, version)?;
     if topic.is_empty() {
         // 5.0 sends an empty topic when a Topic Alias stands for it.
         if properties.topic_alias.is_none() {
@@ -268,11 +264,7 @@ fn reason(r: &mut Reader<'_>, packet: PacketType) -> Result<ReasonCode, DecodeEr
 /// MQTT 5.0 section 3.8, 3.1.1 section 3.8.
 fn subscribe(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Subscribe, DecodeError> {
     let packet_id = r.packet_id()?;
-    let properties = if version == ProtocolVersion::V5 {
-        properties::read(r)?
-    } else {
-        Default::default()
-    };
+    let properties = v5_properties(r, version)?;
     if r.is_empty() {
         return Err(DecodeError::EmptyPayload(PacketType::Subscribe));
     }
@@ -314,11 +306,7 @@ fn subscription_options(byte: u8, version: ProtocolVersion) -> Result<Subscripti
 /// MQTT 5.0 section 3.9, 3.1.1 section 3.9.
 fn suback(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<SubAck, DecodeError> {
     let packet_id = r.packet_id()?;
-    let properties = if version == ProtocolVersion::V5 {
-        properties::read(r)?
-    } else {
-        Default::default()
-    };
+    let properties = v5_properties(r, version)?;
     let reason_codes = reason_codes(r, PacketType::SubAck, version)?;
     Ok(SubAck {
         packet_id,
@@ -330,11 +318,7 @@ fn suback(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<SubAck, Decode
 /// MQTT 5.0 section 3.10, 3.1.1 section 3.10.
 fn unsubscribe(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Unsubscribe, DecodeError> {
     let packet_id = r.packet_id()?;
-    let properties = if version == ProtocolVersion::V5 {
-        properties::read(r)?
-    } else {
-        Default::default()
-    };
+    let properties = v5_properties(r, version)?;
     if r.is_empty() {
         return Err(DecodeError::EmptyPayload(PacketType::Unsubscribe));
     }
@@ -432,4 +416,16 @@ fn auth(r: &mut Reader<'_>) -> Result<Auth, DecodeError> {
         reason_code,
         properties,
     })
+}
+
+/// The properties that follow a packet's variable header in 5.0; 3.1.1 has none.
+fn v5_properties<P: properties::PropertySet + Default>(
+    r: &mut Reader<'_>,
+    version: ProtocolVersion,
+) -> Result<P, DecodeError> {
+    if version == ProtocolVersion::V5 {
+        properties::read(r)
+    } else {
+        Ok(P::default())
+    }
 }
