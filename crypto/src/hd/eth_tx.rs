@@ -156,68 +156,28 @@ impl EthTransaction {
         self.to.as_ref().map_or(&[][..], |address| &address[..])
     }
 
-    /// The payload that is hashed and signed.
+    /// The payload that is hashed and signed. EIP-155: a legacy transaction carries the
+    /// chain id and two empty values where v, r, s will go; a type 2 one carries nothing.
     pub fn signing_payload(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128 + self.data.len());
-        let to = self.to_field();
-        let data = &self.data[..];
         match &self.fee {
-            EthFee::Legacy { gas_price } => {
-                // EIP-155: the chain id and two empty values stand where v, r, s will go.
-                let fields: [&dyn Encodable; 9] = [
-                    &self.nonce,
-                    gas_price,
-                    &self.gas_limit,
-                    &to,
-                    &self.value,
-                    &data,
-                    &self.chain_id,
-                    &0u8,
-                    &0u8,
-                ];
-                alloy_rlp::encode_list::<_, dyn Encodable>(&fields, &mut out);
-            }
-            EthFee::Eip1559 {
-                max_priority_fee_per_gas,
-                max_fee_per_gas,
-                access_list,
-            } => {
-                out.push(EIP1559_TYPE);
-                let fields: [&dyn Encodable; 9] = [
-                    &self.chain_id,
-                    &self.nonce,
-                    max_priority_fee_per_gas,
-                    max_fee_per_gas,
-                    &self.gas_limit,
-                    &to,
-                    &self.value,
-                    &data,
-                    access_list,
-                ];
-                alloy_rlp::encode_list::<_, dyn Encodable>(&fields, &mut out);
-            }
+            EthFee::Legacy { .. } => self.encode(&[&self.chain_id, &0u8, &0u8]),
+            EthFee::Eip1559 { .. } => self.encode(&[]),
         }
-        out
     }
 
     fn signed_payload(&self, v: u64, r: U256, s: U256) -> Vec<u8> {
+        self.encode(&[&v, &r, &s])
+    }
+
+    /// The type byte (type 2) and the RLP list of the transaction's fields in the order its
+    /// type lists them, followed by `tail`.
+    fn encode(&self, tail: &[&dyn Encodable]) -> Vec<u8> {
         let mut out = Vec::with_capacity(200 + self.data.len());
         let to = self.to_field();
         let data = &self.data[..];
-        match &self.fee {
+        let mut fields: Vec<&dyn Encodable> = match &self.fee {
             EthFee::Legacy { gas_price } => {
-                let fields: [&dyn Encodable; 9] = [
-                    &self.nonce,
-                    gas_price,
-                    &self.gas_limit,
-                    &to,
-                    &self.value,
-                    &data,
-                    &v,
-                    &r,
-                    &s,
-                ];
-                alloy_rlp::encode_list::<_, dyn Encodable>(&fields, &mut out);
+                vec![&self.nonce, gas_price, &self.gas_limit, &to, &self.value, &data]
             }
             EthFee::Eip1559 {
                 max_priority_fee_per_gas,
@@ -225,7 +185,7 @@ impl EthTransaction {
                 access_list,
             } => {
                 out.push(EIP1559_TYPE);
-                let fields: [&dyn Encodable; 12] = [
+                vec![
                     &self.chain_id,
                     &self.nonce,
                     max_priority_fee_per_gas,
@@ -235,13 +195,11 @@ impl EthTransaction {
                     &self.value,
                     &data,
                     access_list,
-                    &v,
-                    &r,
-                    &s,
-                ];
-                alloy_rlp::encode_list::<_, dyn Encodable>(&fields, &mut out);
+                ]
             }
-        }
+        };
+        fields.extend_from_slice(tail);
+        alloy_rlp::encode_list::<_, dyn Encodable>(&fields, &mut out);
         out
     }
 }
