@@ -29,6 +29,20 @@ pub enum BenchError {
     #[error("server {addr} sent bytes that are not RESP: {message}")]
     Protocol { addr: SocketAddr, message: String },
 
+    /// Bytes that are not an HTTP/1.1 response this harness can read (the wallet loads).
+    #[error("server {addr} sent a bad HTTP response: {message}")]
+    Http { addr: SocketAddr, message: String },
+
+    /// The wallet's secure channel failed on the client's side: S_B did not match, or an
+    /// answer record did not open.
+    #[error("secure channel with {addr}: {message}")]
+    SecureChannel { addr: SocketAddr, message: String },
+
+    /// shardhub-crypto refused one of the bench's own fixed wallet operations (`wallet
+    /// --transport raw`, or the bench's set-up of its inputs).
+    #[error("wallet operation failed in-process: {0}")]
+    Crypto(String),
+
     /// A reply of the wrong shape for the command that was sent (for example a bulk string
     /// where `MESH PING` must answer an integer).
     #[error("unexpected reply from {addr}: {reply}")]

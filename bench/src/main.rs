@@ -5,10 +5,14 @@
 //! - `seckill`: flash-sale load (SECKILL.BUY, or Redis with the reference Lua script) with
 //!   an end-of-run audit of the stock counts.
 //! - `mesh`: load on the server's cross-shard mesh through `MESH PING`, timed by the server.
+//! - `mqtt`: MQTT connection ramps, fan-in and fan-out.
+//! - `wallet`: the light wallet's HTTP API, plain or through the SM2/SM4 secure channel,
+//!   beside the same operations in-process (the per-core ceiling).
 //! - `tokio-ping-server`: the reference tokio current-thread-per-core ping server that
 //!   shardhub's runtime is measured against.
 //!
-//! Client side, the harness speaks RESP through `shardhub_net::resp`'s codecs.
+//! Client side, the harness speaks RESP through `shardhub_net::resp`'s codecs, MQTT through
+//! `shardhub_net::mqtt`'s, and the wallet's secure channel through `shardhub_crypto::gm`.
 
 mod bench_error;
 mod buy_outcome;
@@ -52,6 +56,13 @@ mod seckill_target;
 mod seckill_workload;
 mod stock_audit;
 mod stock_levels;
+mod wallet_channel;
+mod wallet_http;
+mod wallet_load;
+mod wallet_op;
+mod wallet_raw;
+mod wallet_report;
+mod wallet_secure;
 
 use std::process::ExitCode;
 
@@ -78,6 +89,8 @@ enum Command {
     Mesh(mesh_probe::MeshArgs),
     /// MQTT load: connection ramp (memory per connection), fan-in and fan-out.
     Mqtt(mqtt_load::MqttArgs),
+    /// Light-wallet load: addresses and ETH/BTC signatures, in-process, plain HTTP or secure channel.
+    Wallet(wallet_load::WalletArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
     TokioPingServer(ping_server::PingServerArgs),
 }
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
         Command::Seckill(args) => seckill_load::run(args),
         Command::Mesh(args) => mesh_probe::run(args),
         Command::Mqtt(args) => mqtt_load::run(args),
+        Command::Wallet(args) => wallet_load::run(args),
         Command::TokioPingServer(args) => ping_server::run(args),
     };
     match result {

@@ -10,7 +10,9 @@
 //!   (P2WPKH over BIP-143).
 //! - [`gm`]: the Chinese national standards: SM2 signatures and the GM/T 0003.3 key
 //!   exchange, SM3, SM4-GCM, and the keystore's encryption.
+//! - [`custody`]: a wallet seed sealed into a keystore record and opened back.
 
+pub mod custody;
 pub mod gm;
 pub mod hd;
 #[cfg(test)]

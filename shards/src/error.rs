@@ -44,6 +44,8 @@ pub enum ServerError {
     Sidecar(#[source] std::io::Error),
     #[error(transparent)]
     Data(#[from] JournalError),
+    #[error("wallet: {0}")]
+    Wallet(String),
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
         path: PathBuf,

@@ -1,4 +1,5 @@
-//! The HTTP connection driver: admin endpoints `/metrics`, `/healthz`, `/readyz`.
+//! The HTTP connection driver: admin endpoints `/metrics`, `/healthz`, `/readyz`, the device
+//! shadows (`/v1/shadows`) and the light wallet (`/v1/wallets`, `/v1/secure`, `/v1/admin`).
 
 use std::rc::Rc;
 
@@ -78,6 +79,19 @@ async fn respond(shard: &Rc<Shard>, request: &HttpRequest, keep_alive: bool, out
     let known = matches!(head.path.as_str(), "/metrics" | "/healthz" | "/readyz");
     if known && head.method != "GET" && head.method != "HEAD" {
         http::write_json_error(out, Status::MethodNotAllowed, "use GET", keep_alive);
+        return;
+    }
+    if crate::wallet::api::owns(&head.path) {
+        let response = crate::wallet::api::respond(shard, request).await;
+        let body = response.body.as_bytes();
+        http::write_response_with(
+            out,
+            response.status,
+            "application/json",
+            response.header,
+            body,
+            keep_alive,
+        );
         return;
     }
     if let Some(device) = head.path.strip_prefix("/v1/shadows/") {

@@ -15,11 +15,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use shardhub_core::journal::{encode_frame, encode_frame_with, good_frame_after, FrameReader};
+use shardhub_core::journal::{encode_frame, encode_frame_with, good_frame_after, FrameError, FrameReader};
 
 use crate::config::Durability;
 use crate::error::JournalError;
@@ -27,6 +28,9 @@ use crate::signal::Signal;
 
 /// Bound on one log record: a BUY record is a few hundred bytes at most.
 pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// Logs hold orders, device state and sealed wallet seeds: readable by the server's user
+/// only, whatever the umask.
+const FILE_MODE: u32 = 0o600;
 /// Bound on a snapshot's single frame.
 const SNAPSHOT_BYTES_MAX: usize = u32::MAX as usize;
 
@@ -38,6 +42,27 @@ pub struct Recovery {
     pub torn_bytes: u64,
     /// Records replayed.
     pub records: u64,
+}
+
+/// Which bad frame at the end of the newest segment is a write a crash interrupted (cut off
+/// at open) rather than damage (refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TornTail {
+    /// Any bad frame with nothing good after it.
+    Cut,
+    /// Only a frame the file ends inside; a whole frame with a bad checksum stops the start.
+    /// For logs whose every record was fsynced before it was acknowledged (the wallet
+    /// keystore): damage there must be looked at, not cut away.
+    CutTruncatedOnly,
+}
+
+impl TornTail {
+    fn cuts(self, error: &FrameError) -> bool {
+        match self {
+            TornTail::Cut => true,
+            TornTail::CutTruncatedOnly => matches!(error, FrameError::Truncated { .. }),
+        }
+    }
 }
 
 /// Counters and latencies the shard exports.
@@ -77,6 +102,16 @@ impl Journal {
     /// the start.
     pub fn open(
         dir: &Path,
+        apply_snapshot: impl FnMut(&[u8]) -> Result<(), String>,
+        apply_record: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(Journal, Recovery), JournalError> {
+        Journal::open_with(dir, TornTail::Cut, apply_snapshot, apply_record)
+    }
+
+    /// [`Journal::open`] with a choice of what counts as a torn tail.
+    pub fn open_with(
+        dir: &Path,
+        torn_tail: TornTail,
         mut apply_snapshot: impl FnMut(&[u8]) -> Result<(), String>,
         mut apply_record: impl FnMut(&[u8]) -> Result<(), String>,
     ) -> Result<(Journal, Recovery), JournalError> {
@@ -139,7 +174,11 @@ impl Journal {
                     }
                     // A crash mid-write leaves a bad frame with nothing good after it, at the
                     // end of the newest segment; it was never acknowledged, so it is cut off.
-                    Err(e) if n == last && !good_frame_after(&bytes, e.offset(), RECORD_BYTES_MAX) => {
+                    Err(e)
+                        if n == last
+                            && torn_tail.cuts(&e)
+                            && !good_frame_after(&bytes, e.offset(), RECORD_BYTES_MAX) =>
+                    {
                         recovery.torn_bytes = (bytes.len() - e.offset()) as u64;
                         break;
                     }
@@ -157,6 +196,7 @@ impl Journal {
         }
         let path = segment_path(dir, last);
         let file = std::fs::OpenOptions::new()
+            .mode(FILE_MODE)
             .create(true)
             .truncate(false)
             .write(true)
@@ -330,6 +370,7 @@ impl Journal {
         let next = self.segment.get() + 1;
         let seg_path = segment_path(&self.dir, next);
         let file = monoio::fs::OpenOptions::new()
+            .mode(FILE_MODE)
             .create(true)
             .truncate(true)
             .write(true)
@@ -345,6 +386,7 @@ impl Journal {
         drop(state);
         let tmp = self.dir.join(format!("snap-{next:020}.tmp"));
         let snap = monoio::fs::OpenOptions::new()
+            .mode(FILE_MODE)
             .create(true)
             .truncate(true)
             .write(true)

@@ -5,12 +5,13 @@
 //! Reading order for a newcomer: [`server`] (start-up and shutdown), [`shard`] (one executor
 //! thread and what it owns), [`mesh`] (how shards talk), [`resp_conn`] and [`cmd`] (a RESP
 //! request from bytes to reply), then [`seckill_owner`] and [`journal`] (flash sales and
-//! their durable log).
+//! their durable log), [`mqtt`] (the IoT gateway) and [`wallet`] (the light wallet).
 
 pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod data_dir;
+pub mod durable_log;
 pub mod error;
 pub mod http_conn;
 pub mod journal;
@@ -33,3 +34,4 @@ pub mod shard_op;
 pub mod shared;
 pub mod sidecar;
 pub mod signal;
+pub mod wallet;

@@ -32,7 +32,7 @@ enum Command {
         /// MQTT listen address (the IoT gateway's broker).
         #[arg(long, value_name = "ADDR")]
         mqtt: Option<String>,
-        /// HTTP listen address (/metrics, /healthz, /readyz).
+        /// HTTP listen address (/metrics, /healthz, /readyz, shadows, the wallet API).
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
         /// Data directory.
@@ -41,16 +41,45 @@ enum Command {
         /// Log format: human or json.
         #[arg(long, value_name = "FORMAT")]
         log_format: Option<String>,
+        /// File holding the wallet keystore passphrase (the passphrase itself never goes on
+        /// the command line). Without it and without wallet.passphrase_file or the
+        /// wallet-passphrase systemd credential, the wallet API answers 503.
+        #[arg(long, value_name = "FILE")]
+        wallet_passphrase_file: Option<PathBuf>,
     },
     /// Validate a configuration file and print the effective settings.
     CheckConfig {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Make a wallet API key: prints the key (give it to the caller) on stdout, and the line
+    /// for wallet.api_keys_file (only its SHA-256) on stderr.
+    ApiKey {
+        /// A name for the key, shown in logs.
+        name: String,
+        /// app (wallet endpoints) or admin (also /v1/admin).
+        #[arg(value_parser = ["app", "admin"])]
+        role: String,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::ApiKey { name, role } => {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                eprintln!("shardhub: the key name must be one word");
+                return ExitCode::FAILURE;
+            }
+            let mut raw = [0u8; 32];
+            if let Err(e) = shardhub::wallet::custody::random_bytes(&mut raw) {
+                eprintln!("shardhub: {e}");
+                return ExitCode::FAILURE;
+            }
+            let key = format!("shk_{}", hex::encode(raw));
+            println!("{key}");
+            eprintln!("{name} {role} {}", shardhub::wallet::access::key_hash_hex(&key));
+            ExitCode::SUCCESS
+        }
         Command::CheckConfig { file } => match Config::load(Some(&file), &Overrides::default()) {
             Ok(config) => {
                 println!(
@@ -74,6 +103,7 @@ fn main() -> ExitCode {
             http,
             data_dir,
             log_format,
+            wallet_passphrase_file,
         } => {
             let overrides = Overrides {
                 shards,
@@ -82,6 +112,7 @@ fn main() -> ExitCode {
                 http,
                 data_dir,
                 log_format,
+                wallet_passphrase_file,
             };
             let loaded = match Config::load(config.as_deref(), &overrides) {
                 Ok(c) => c,

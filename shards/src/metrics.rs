@@ -80,6 +80,10 @@ pub struct MetricsSnapshot {
     pub seckill: crate::seckill_metrics::SeckillMetrics,
     pub mqtt: crate::mqtt::metrics::MqttMetrics,
     pub mqtt_gauges: crate::mqtt::metrics::MqttGauges,
+    pub wallet: crate::wallet::WalletMetrics,
+    /// Wallets the shard owns, and secure sessions it holds.
+    pub wallets: u64,
+    pub secure_sessions: u64,
 }
 
 /// A per-shard series: name, type, help text, and how to read it from a snapshot.
@@ -167,6 +171,61 @@ pub fn render(snapshots: &[MetricsSnapshot], ready: bool) -> String {
             "counter",
             "HTTP requests served.",
             |s| s.metrics.http_requests,
+        ),
+        ("shardhub_wallets", "gauge", "Wallets the shard owns.", |s| s.wallets),
+        (
+            "shardhub_wallet_requests_total",
+            "counter",
+            "Wallet API requests (plain and secure-channel transport).",
+            |s| s.wallet.requests,
+        ),
+        (
+            "shardhub_wallet_refused_total",
+            "counter",
+            "Wallet API requests answered with an error.",
+            |s| s.wallet.refused,
+        ),
+        (
+            "shardhub_wallets_created_total",
+            "counter",
+            "Wallets created through this shard.",
+            |s| s.wallet.wallets_created,
+        ),
+        (
+            "shardhub_secure_sessions",
+            "gauge",
+            "Secure-channel sessions held (pending and open).",
+            |s| s.secure_sessions,
+        ),
+        (
+            "shardhub_secure_sessions_opened_total",
+            "counter",
+            "Secure-channel handshakes answered.",
+            |s| s.wallet.sessions_opened,
+        ),
+        (
+            "shardhub_secure_sessions_evicted_total",
+            "counter",
+            "Sessions evicted by a newer one of the same client beyond the cap.",
+            |s| s.wallet.sessions_evicted,
+        ),
+        (
+            "shardhub_secure_sessions_expired_total",
+            "counter",
+            "Sessions dropped after wallet.session_idle_secs unused.",
+            |s| s.wallet.sessions_expired,
+        ),
+        (
+            "shardhub_secure_records_total",
+            "counter",
+            "Secure-channel records accepted.",
+            |s| s.wallet.records_accepted,
+        ),
+        (
+            "shardhub_secure_records_refused_total",
+            "counter",
+            "Secure-channel records refused (unknown session, stale seq, bad tag).",
+            |s| s.wallet.records_refused,
         ),
     ];
     for (name, kind, help, get) in shard_gauges {

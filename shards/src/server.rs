@@ -39,6 +39,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     })?;
     let _data_lock = crate::data_dir::claim(&config.server.data_dir, shard_count)?;
     crate::rlimits::check(&config);
+    let wallet = crate::wallet::WalletShared::open(&config).map_err(ServerError::Wallet)?;
 
     let backlog = config.listen.backlog;
     let resp = bind_reuseport("RESP", &config.listen.resp, shard_count, backlog)?;
@@ -53,7 +54,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let http_addr = http[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
 
     let (endpoints, doorbells) = crate::mesh::build(shard_count, config.mesh.ring_capacity);
-    let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
+    let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports, wallet));
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let (started_tx, started_rx) = mpsc::sync_channel::<StartReport>(shard_count);
     let listeners = resp

@@ -25,6 +25,8 @@ use crate::seckill_front::SeckillFront;
 use crate::seckill_owner::{Completion, SeckillOwner};
 use crate::shard_op::{SeckillOp, SeckillReply, ShardOp, ShardReply, ShardStats};
 use crate::shared::{unix_ms, Shared};
+use crate::wallet::owner::Handled as WalletHandled;
+use crate::wallet::WalletShard;
 use crate::{http_conn, resp_conn, seckill_owner};
 
 /// The listeners a shard serves, bound for it by the main thread.
@@ -51,6 +53,8 @@ pub struct Shard {
     pub seckill_front: SeckillFront,
     /// This shard's part of the MQTT broker.
     pub mqtt: Broker,
+    /// The wallets this shard owns and the secure sessions of its clients.
+    pub wallet: WalletShard,
     /// Hot-reloadable settings, copied from the shared config when its generation moves.
     pub request_limits: Cell<RequestLimits>,
     pub max_connections: Cell<usize>,
@@ -68,10 +72,12 @@ impl Shard {
         endpoint: MeshEndpoint,
         seckill: SeckillOwner,
         mqtt: Broker,
+        wallet: WalletShard,
     ) -> Self {
         let config = shared.config.load_full();
         Self {
             mqtt,
+            wallet,
             seckill,
             seckill_front: SeckillFront::new(shared.shard_count, &config.seckill),
             id,
@@ -104,6 +110,9 @@ impl Shard {
                     retained: self.mqtt.retained_len() as u64,
                     shadows: self.mqtt.shadows_len() as u64,
                 },
+                wallet: self.wallet.metrics.borrow().clone(),
+                wallets: self.wallet.wallets_len() as u64,
+                secure_sessions: self.wallet.sessions.borrow().len() as u64,
             })),
             ShardOp::ClientList(filter) => ShardReply::ClientList(self.clients.borrow().list(&filter, self.id)),
             ShardOp::Ping => ShardReply::Pong,
@@ -111,8 +120,8 @@ impl Shard {
                 self.seckill_front.set_hint(sku, sold_out);
                 ShardReply::Pong
             }
-            ShardOp::Seckill(_) | ShardOp::Mqtt(_) => {
-                unreachable!("flash-sale and broker ops go through `call` or `handle_remote`")
+            ShardOp::Seckill(_) | ShardOp::Mqtt(_) | ShardOp::Wallet(_) => {
+                unreachable!("flash-sale, broker and wallet ops go through `call` or `handle_remote`")
             }
         }
     }
@@ -128,6 +137,17 @@ impl Shard {
                     monoio::spawn(async move {
                         let reply = future.await;
                         shard.mesh.reply(to, ShardReply::Mqtt(reply));
+                    });
+                    None
+                }
+            },
+            ShardOp::Wallet(op) => match crate::wallet::owner::handle(self, op) {
+                WalletHandled::Now(reply) => Some(ShardReply::Wallet(reply)),
+                WalletHandled::Later(future) => {
+                    let shard = self.clone();
+                    monoio::spawn(async move {
+                        let reply = future.await;
+                        shard.mesh.reply(to, ShardReply::Wallet(reply));
                     });
                     None
                 }
@@ -213,6 +233,7 @@ impl Shard {
         self.seckill.apply_config(&config.seckill);
         self.mqtt.settings.set(MqttSettings::from(&config.mqtt));
         self.mqtt.store.apply_config(config);
+        self.wallet.apply_config(&config.wallet);
         self.seckill_front
             .settings
             .set(crate::seckill_front::FrontSettings::from(&config.seckill));
@@ -345,7 +366,14 @@ pub fn run(
                 return;
             }
         };
-        let shard = Rc::new(Shard::new(id, shared, driver, endpoint, seckill, broker));
+        let wallet = match WalletShard::open(id, &shared.config.load(), &shared.wallet) {
+            Ok(wallet) => wallet,
+            Err(e) => {
+                let _ = started.send(Err((id, std::io::Error::other(e))));
+                return;
+            }
+        };
+        let shard = Rc::new(Shard::new(id, shared, driver, endpoint, seckill, broker, wallet));
         {
             let inventory = shard.seckill.inventory.borrow();
             tracing::info!(
@@ -370,6 +398,7 @@ pub fn run(
         monoio::spawn(seckill_owner::expiry_timer(shard.clone()));
         monoio::spawn(crate::mqtt::store::flusher(shard.clone()));
         monoio::spawn(crate::mqtt::io::flusher(shard.mqtt.batch.clone()));
+        monoio::spawn(crate::wallet::run(shard.clone()));
         shard.seckill.announce_soldout(&shard);
         let _ = started.send(Ok((id, driver)));
         let mesh_shard = shard.clone();

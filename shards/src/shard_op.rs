@@ -7,6 +7,7 @@ use shardhub_core::{KeyOp, KeyReply, SeckillError};
 use crate::clients::ClientListFilter;
 use crate::metrics::MetricsSnapshot;
 use crate::mqtt::op::{MqttOp, MqttReply};
+use crate::wallet::op::{WalletOp, WalletReply};
 
 pub enum ShardOp {
     /// An operation on keys the destination owns.
@@ -26,6 +27,8 @@ pub enum ShardOp {
     SoldOutHint { sku: Bytes, sold_out: bool },
     /// Broker work: forwarded publishes, interest, client ids, session takeover, retained.
     Mqtt(MqttOp),
+    /// Wallet work on the wallet's (or the secure client's) owner.
+    Wallet(WalletOp),
 }
 
 pub enum SeckillOp {
@@ -74,6 +77,7 @@ pub enum ShardReply {
     Pong,
     Seckill(SeckillReply),
     Mqtt(MqttReply),
+    Wallet(WalletReply),
     /// The owner could not answer (only while the process is going down).
     Unavailable,
 }

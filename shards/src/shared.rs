@@ -11,6 +11,7 @@ use shardhub_core::SlotTable;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use crate::mesh::Doorbell;
+use crate::wallet::WalletShared;
 
 pub struct Shared {
     pub config: ArcSwap<Config>,
@@ -28,6 +29,8 @@ pub struct Shared {
     pub open_connections: Vec<AtomicU64>,
     /// Per shard: when it last served a request during a drain (ms since start).
     pub drain_activity_ms: Vec<AtomicU64>,
+    /// The wallet's custody, bearer keys and secure-channel allow-list.
+    pub wallet: WalletShared,
 }
 
 /// The ports really bound (they differ from the config when it asked for port 0).
@@ -38,7 +41,13 @@ pub struct Ports {
 }
 
 impl Shared {
-    pub fn new(config: Config, shard_count: usize, doorbells: Arc<[Doorbell]>, ports: Ports) -> Self {
+    pub fn new(
+        config: Config,
+        shard_count: usize,
+        doorbells: Arc<[Doorbell]>,
+        ports: Ports,
+        wallet: WalletShared,
+    ) -> Self {
         let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Self {
             config: ArcSwap::from_pointee(config),
@@ -53,6 +62,7 @@ impl Shared {
             ports,
             open_connections: (0..shard_count).map(|_| AtomicU64::new(0)).collect(),
             drain_activity_ms: (0..shard_count).map(|_| AtomicU64::new(0)).collect(),
+            wallet,
         }
     }
 

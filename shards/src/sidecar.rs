@@ -131,6 +131,8 @@ pub fn apply_reload(reload: &ReloadContext, reason: &str) {
     };
     let running = reload.shared.config.load_full();
     let (diff, next) = ConfigDiff::between(&running, &new);
+    // The keys file may change while the config does not: it is read on every reload.
+    reload.shared.wallet.reload(&next.wallet);
     for (key, old, new) in &diff.needs_restart {
         tracing::warn!(reason, key = %key, old = %old, new = %new, "config key changed; it takes effect after a restart");
     }

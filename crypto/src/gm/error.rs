@@ -91,6 +91,9 @@ pub enum KeystoreError {
     /// damaged or hostile file from asking for unbounded memory or time).
     #[error("keystore KDF parameters out of bounds: {0}")]
     KdfParams(&'static str),
+    /// A file sealed under another salt or KDF parameters than the key at hand.
+    #[error("keystore record was sealed under another key (salt or KDF parameters differ)")]
+    OtherKey,
     /// Plaintext longer than the format's 32-bit length field.
     #[error("keystore plaintext too long")]
     PlaintextTooLong,
@@ -107,6 +110,7 @@ impl KeystoreError {
             KeystoreError::WrongPassphraseOrTampered => "wrong_passphrase_or_tampered",
             KeystoreError::KdfParams(_) => "bad_kdf_params",
             KeystoreError::PlaintextTooLong => "keystore_plaintext_too_long",
+            KeystoreError::OtherKey => "keystore_other_key",
         }
     }
 }
@@ -145,6 +149,7 @@ mod tests {
             KeystoreError::WrongPassphraseOrTampered,
             KeystoreError::KdfParams(""),
             KeystoreError::PlaintextTooLong,
+            KeystoreError::OtherKey,
         ];
         let mut codes: Vec<_> = gm
             .iter()

@@ -131,59 +131,106 @@ pub fn seal_keystore(
     salt: &[u8; 16],
     nonce: &[u8; 12],
 ) -> Result<Vec<u8>, KeystoreError> {
-    let sealed_len = u32::try_from(plaintext.len() + SM4_GCM_TAG_LEN).map_err(|_| KeystoreError::PlaintextTooLong)?;
-    let KdfParams::Argon2id {
-        memory_kib,
-        iterations,
-        parallelism,
-    } = *params;
-    let mut file = Vec::with_capacity(FILE_LEN_MIN + plaintext.len());
-    file.extend_from_slice(&MAGIC);
-    file.push(VERSION);
-    file.push(KDF_ARGON2ID);
-    file.extend_from_slice(&memory_kib.to_be_bytes());
-    file.extend_from_slice(&iterations.to_be_bytes());
-    file.extend_from_slice(&parallelism.to_be_bytes());
-    file.push(salt.len() as u8);
-    file.extend_from_slice(salt);
-    file.push(CIPHER_SM4_GCM);
-    file.extend_from_slice(nonce);
-    file.extend_from_slice(&sealed_len.to_be_bytes());
-
-    let key = params.derive_key(passphrase, salt)?;
-    let sealed = Sm4Gcm::new(&key)
-        .seal(nonce, &file, plaintext)
-        .map_err(|_| KeystoreError::PlaintextTooLong)?;
-    debug_assert_eq!(sealed.len(), sealed_len as usize);
-    file.extend_from_slice(&sealed);
-    let checksum = Sm3::digest(&file);
-    file.extend_from_slice(&checksum);
-    Ok(file)
+    KeystoreKey::derive(passphrase, params, salt)?.seal(plaintext, nonce)
 }
 
 /// Decrypts a keystore file.
 pub fn open_keystore(file: &[u8], passphrase: &Passphrase) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
-    if !file.starts_with(&MAGIC) {
-        return Err(KeystoreError::NotAKeystore);
-    }
-    match file.get(MAGIC.len()) {
-        None => return Err(KeystoreError::Corrupt("cut short after the magic")),
-        Some(&VERSION) => {}
-        Some(&version) => return Err(KeystoreError::UnsupportedVersion { version }),
-    }
-    if file.len() < FILE_LEN_MIN {
-        return Err(KeystoreError::Corrupt("shorter than the smallest keystore"));
-    }
-    let (body, checksum) = file.split_at(file.len() - CHECKSUM_LEN);
-    if Sm3::digest(body).as_slice() != checksum {
-        return Err(KeystoreError::Corrupt("checksum does not match (damaged or cut short)"));
+    open_keystore_key(file, passphrase).map(|(plaintext, _)| plaintext)
+}
+
+/// Decrypts a keystore file and keeps the derived key, so that more files can be sealed and
+/// opened under the same salt and parameters without paying for Argon2 again.
+pub fn open_keystore_key(
+    file: &[u8],
+    passphrase: &Passphrase,
+) -> Result<(Zeroizing<Vec<u8>>, KeystoreKey), KeystoreError> {
+    let parsed = Parsed::checked(file)?;
+    let key = KeystoreKey::derive(passphrase, &parsed.params, parsed.salt)?;
+    let plaintext = key.open_parsed(&parsed)?;
+    Ok((plaintext, key))
+}
+
+/// A passphrase's keystore key with the salt and parameters it was derived under. Argon2 is
+/// slow on purpose (it is what makes guessing the passphrase expensive), so a process derives
+/// the key once and seals each wallet's record with it, a fresh nonce per record.
+pub struct KeystoreKey {
+    params: KdfParams,
+    /// 16 to 64 bytes, as the format allows.
+    salt: Vec<u8>,
+    key: Zeroizing<[u8; 16]>,
+}
+
+impl KeystoreKey {
+    /// Runs the KDF: as slow as `params` asks.
+    pub fn derive(passphrase: &Passphrase, params: &KdfParams, salt: &[u8]) -> Result<KeystoreKey, KeystoreError> {
+        if !(SALT_LEN_MIN..=SALT_LEN_MAX).contains(&salt.len()) {
+            return Err(KeystoreError::KdfParams("salt must be 16 to 64 bytes"));
+        }
+        Ok(KeystoreKey {
+            params: *params,
+            salt: salt.to_vec(),
+            key: params.derive_key(passphrase, salt)?,
+        })
     }
 
-    let parsed = Parsed::read(body)?;
-    let key = parsed.params.derive_key(passphrase, parsed.salt)?;
-    Sm4Gcm::new(&key)
-        .open(parsed.nonce, parsed.header, parsed.sealed)
-        .map_err(|_| KeystoreError::WrongPassphraseOrTampered)
+    /// Seals `plaintext` into a keystore file under this key. `nonce` must never repeat for
+    /// this key: 12 fresh random bytes per file.
+    pub fn seal(&self, plaintext: &[u8], nonce: &[u8; 12]) -> Result<Vec<u8>, KeystoreError> {
+        let sealed_len =
+            u32::try_from(plaintext.len() + SM4_GCM_TAG_LEN).map_err(|_| KeystoreError::PlaintextTooLong)?;
+        let KdfParams::Argon2id {
+            memory_kib,
+            iterations,
+            parallelism,
+        } = self.params;
+        let mut file = Vec::with_capacity(FILE_LEN_MIN + self.salt.len() + plaintext.len());
+        file.extend_from_slice(&MAGIC);
+        file.push(VERSION);
+        file.push(KDF_ARGON2ID);
+        file.extend_from_slice(&memory_kib.to_be_bytes());
+        file.extend_from_slice(&iterations.to_be_bytes());
+        file.extend_from_slice(&parallelism.to_be_bytes());
+        file.push(self.salt.len() as u8);
+        file.extend_from_slice(&self.salt);
+        file.push(CIPHER_SM4_GCM);
+        file.extend_from_slice(nonce);
+        file.extend_from_slice(&sealed_len.to_be_bytes());
+
+        let sealed = Sm4Gcm::new(&self.key)
+            .seal(nonce, &file, plaintext)
+            .map_err(|_| KeystoreError::PlaintextTooLong)?;
+        debug_assert_eq!(sealed.len(), sealed_len as usize);
+        file.extend_from_slice(&sealed);
+        let checksum = Sm3::digest(&file);
+        file.extend_from_slice(&checksum);
+        Ok(file)
+    }
+
+    /// Opens a file sealed under this key; a file of another salt or parameters is refused
+    /// ([`KeystoreError::OtherKey`]) rather than derived for.
+    pub fn open(&self, file: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+        let parsed = Parsed::checked(file)?;
+        if parsed.params != self.params || parsed.salt != self.salt.as_slice() {
+            return Err(KeystoreError::OtherKey);
+        }
+        self.open_parsed(&parsed)
+    }
+
+    fn open_parsed(&self, parsed: &Parsed<'_>) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+        Sm4Gcm::new(&self.key)
+            .open(parsed.nonce, parsed.header, parsed.sealed)
+            .map_err(|_| KeystoreError::WrongPassphraseOrTampered)
+    }
+}
+
+/// Redacted: key material.
+impl std::fmt::Debug for KeystoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeystoreKey")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The fields of a checksummed file body.
@@ -197,6 +244,26 @@ struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
+    /// The magic, version, length and checksum checks, then the fields.
+    fn checked(file: &'a [u8]) -> Result<Parsed<'a>, KeystoreError> {
+        if !file.starts_with(&MAGIC) {
+            return Err(KeystoreError::NotAKeystore);
+        }
+        match file.get(MAGIC.len()) {
+            None => return Err(KeystoreError::Corrupt("cut short after the magic")),
+            Some(&VERSION) => {}
+            Some(&version) => return Err(KeystoreError::UnsupportedVersion { version }),
+        }
+        if file.len() < FILE_LEN_MIN {
+            return Err(KeystoreError::Corrupt("shorter than the smallest keystore"));
+        }
+        let (body, checksum) = file.split_at(file.len() - CHECKSUM_LEN);
+        if Sm3::digest(body).as_slice() != checksum {
+            return Err(KeystoreError::Corrupt("checksum does not match (damaged or cut short)"));
+        }
+        Parsed::read(body)
+    }
+
     fn read(body: &'a [u8]) -> Result<Parsed<'a>, KeystoreError> {
         let mut reader = Reader {
             bytes: body,
@@ -312,6 +379,26 @@ mod tests {
         assert_eq!(file[40..52], [0x22; 12]);
         assert_eq!(file[52..56], ((SEED.len() + 16) as u32).to_be_bytes());
         assert_eq!(file[file.len() - 32..], Sm3::digest(&file[..file.len() - 32])[..]);
+    }
+
+    #[test]
+    fn a_key_derived_once_seals_and_opens_many_files() {
+        let (plaintext, key) = open_keystore_key(&sealed(), &Passphrase::from("hunter2")).unwrap();
+        assert_eq!(*plaintext, SEED);
+        let second = key.seal(b"another wallet", &[0x33; 12]).unwrap();
+        assert_eq!(
+            &second[..56 - 16 - 4],
+            &sealed()[..56 - 16 - 4],
+            "same header up to the nonce"
+        );
+        assert_eq!(*key.open(&second).unwrap(), b"another wallet");
+        assert_eq!(
+            *open_keystore(&second, &Passphrase::from("hunter2")).unwrap(),
+            b"another wallet"
+        );
+        let other_salt = seal_keystore(SEED, &Passphrase::from("hunter2"), &quick(), &[0x12; 16], &[0; 12]).unwrap();
+        assert_eq!(key.open(&other_salt).unwrap_err(), KeystoreError::OtherKey);
+        assert!(format!("{key:?}").contains("params") && !format!("{key:?}").contains("key:"));
     }
 
     #[test]

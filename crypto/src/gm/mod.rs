@@ -21,7 +21,7 @@
 //! - `sm4_gcm`: [`Sm4Gcm`], SM4-GCM with 12-byte nonces.
 //! - `channel_cipher`: [`ChannelCipher`], [`Direction`], the record nonce and aad.
 //! - `passphrase`, `keystore`: [`Passphrase`], [`seal_keystore`] / [`open_keystore`],
-//!   [`KdfParams`]; the file format is in the keystore module's docs.
+//!   [`KdfParams`], [`KeystoreKey`] (derive once, seal many); the file format is in the keystore module's docs.
 //! - `error`: [`GmError`], [`KeystoreError`].
 //!
 //! Secrets (private keys, ephemeral scalars, shared points, session keys, passphrases,
@@ -61,10 +61,11 @@
 //! // Server: checks S_A; only now does it hold the session keys.
 //! let server_keys = responder.confirm(&s_a)?;
 //!
-//! // Records: seq counts per direction; the session string is bound into every record.
+//! // Records: seq starts at 1 and rises per request (the answer reuses it); the session
+//! // string is bound into every record.
 //! let (client_channel, server_channel) = (ChannelCipher::new(&client_keys), ChannelCipher::new(&server_keys));
-//! let request = client_channel.seal(Direction::ClientToServer, "session-1", 0, br#"{"op":"balance"}"#)?;
-//! let opened = server_channel.open(Direction::ClientToServer, "session-1", 0, &request)?;
+//! let request = client_channel.seal(Direction::ClientToServer, "session-1", 1, br#"{"op":"balance"}"#)?;
+//! let opened = server_channel.open(Direction::ClientToServer, "session-1", 1, &request)?;
 //! assert_eq!(&opened[..], br#"{"op":"balance"}"#);
 //! # Ok(())
 //! # }
@@ -83,16 +84,19 @@ mod session_keys;
 mod sm2_signature;
 mod sm3_kdf;
 mod sm4_gcm;
+#[cfg(test)]
+mod worked_example;
 mod z_value;
 
 pub use channel_cipher::{record_aad, record_nonce, ChannelCipher, Direction};
 pub use error::{GmError, KeystoreError};
 pub use key_exchange::{Confirmation, Initiator, Responder};
 pub use key_pair::{KeyPair, Sm2KeyPair};
-pub use keystore::{open_keystore, seal_keystore, KdfParams};
+pub use keystore::{open_keystore, open_keystore_key, seal_keystore, KdfParams, KeystoreKey};
 pub use passphrase::Passphrase;
 pub use public_key::{public_key_from_bytes, public_key_from_hex, public_key_to_bytes, public_key_to_hex};
 pub use session_keys::SessionKeys;
+pub use sm2::{PublicKey as Sm2PublicKey, Sm2};
 pub use sm2_signature::{sm2_sign, sm2_verify, Sm2Signature};
 pub use sm4_gcm::{Sm4Gcm, SM4_GCM_TAG_LEN};
 pub use z_value::{z_value, USER_ID_MAX_BYTES};

@@ -5,4 +5,4 @@ pub mod request;
 pub mod response;
 
 pub use request::{HttpError, HttpLimits, HttpRequest, RequestHead};
-pub use response::{write_json_error, write_response, Status};
+pub use response::{json_error_body, write_json_error, write_response, write_response_with, Status};

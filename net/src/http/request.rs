@@ -28,6 +28,8 @@ pub struct RequestHead {
     pub query: Option<String>,
     /// Whether the connection stays open after the response (HTTP/1.1 default).
     pub keep_alive: bool,
+    /// The `Authorization` header's value, if any (the wallet API's bearer keys).
+    pub authorization: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
     }
     let mut content_length = 0usize;
     let mut keep_alive = req.version == Some(1);
+    let mut authorization = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             content_length = std::str::from_utf8(h.value)
@@ -88,6 +91,8 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
                 .ok_or_else(|| HttpError::Malformed("invalid Content-Length".into()))?;
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(HttpError::ChunkedUnsupported);
+        } else if h.name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if h.name.eq_ignore_ascii_case("connection") {
             let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
             if v.contains("close") {
@@ -110,6 +115,7 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
         path,
         query,
         keep_alive,
+        authorization,
     };
     if buf.len() < head_len + content_length {
         return Ok(None);
@@ -126,7 +132,7 @@ mod tests {
     #[test]
     fn parses_pipelined_requests_with_bodies() {
         let mut buf = BytesMut::from(
-            &b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"[..],
+            &b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer k\r\n\r\nPOST /v HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"[..],
         );
         let l = HttpLimits::default();
         let a = parse(&mut buf, &l).unwrap().unwrap();
@@ -134,7 +140,9 @@ mod tests {
             (a.head.path.as_str(), a.head.query.as_deref(), a.head.keep_alive),
             ("/metrics", Some("x=1"), true)
         );
+        assert_eq!(a.head.authorization.as_deref(), Some("Bearer k"));
         let b = parse(&mut buf, &l).unwrap().unwrap();
+        assert_eq!(b.head.authorization, None);
         assert_eq!(
             (b.head.method.as_str(), &b.body[..], b.head.keep_alive),
             ("POST", &b"abc"[..], false)

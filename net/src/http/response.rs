@@ -5,8 +5,11 @@ use bytes::{BufMut, BytesMut};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Ok,
+    Created,
     NoContent,
     BadRequest,
+    Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -22,8 +25,11 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
+            Status::Created => 201,
             Status::NoContent => 204,
             Status::BadRequest => 400,
+            Status::Unauthorized => 401,
+            Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::Conflict => 409,
@@ -39,8 +45,11 @@ impl Status {
     pub fn reason(self) -> &'static str {
         match self {
             Status::Ok => "OK",
+            Status::Created => "Created",
             Status::NoContent => "No Content",
             Status::BadRequest => "Bad Request",
+            Status::Unauthorized => "Unauthorized",
+            Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::Conflict => "Conflict",
@@ -57,6 +66,8 @@ impl Status {
     pub fn error_code(self) -> &'static str {
         match self {
             Status::BadRequest => "bad_request",
+            Status::Unauthorized => "unauthorized",
+            Status::Forbidden => "forbidden",
             Status::NotFound => "not_found",
             Status::MethodNotAllowed => "method_not_allowed",
             Status::Conflict => "conflict",
@@ -72,12 +83,29 @@ impl Status {
 
 /// Appends a whole response with a Content-Length body.
 pub fn write_response(out: &mut BytesMut, status: Status, content_type: &str, body: &[u8], keep_alive: bool) {
+    write_response_with(out, status, content_type, None, body, keep_alive);
+}
+
+/// As [`write_response`], with one more header (`Allow` on a 405, `WWW-Authenticate` on a
+/// 401). A 204 carries neither a body nor a content type.
+pub fn write_response_with(
+    out: &mut BytesMut,
+    status: Status,
+    content_type: &str,
+    header: Option<(&str, &str)>,
+    body: &[u8],
+    keep_alive: bool,
+) {
+    let extra = header.map_or(String::new(), |(name, value)| format!("{name}: {value}\r\n"));
+    let content = if status == Status::NoContent {
+        String::new()
+    } else {
+        format!("content-type: {}\r\ncontent-length: {}\r\n", content_type, body.len())
+    };
     let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: {}\r\n\r\n",
+        "HTTP/1.1 {} {}\r\n{content}{extra}connection: {}\r\n\r\n",
         status.code(),
         status.reason(),
-        content_type,
-        body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     );
     out.reserve(head.len() + body.len());
@@ -87,12 +115,17 @@ pub fn write_response(out: &mut BytesMut, status: Status, content_type: &str, bo
 
 /// Appends an error response with the house JSON body `{"error": {"code", "message"}}`.
 pub fn write_json_error(out: &mut BytesMut, status: Status, message: &str, keep_alive: bool) {
-    let body = format!(
-        "{{\"error\":{{\"code\":\"{}\",\"message\":{}}}}}",
-        status.error_code(),
-        json_string(message)
-    );
+    let body = json_error_body(status.error_code(), message);
     write_response(out, status, "application/json", body.as_bytes(), keep_alive);
+}
+
+/// `{"error": {"code", "message"}}`, for a code more precise than a status's own.
+pub fn json_error_body(code: &str, message: &str) -> String {
+    format!(
+        "{{\"error\":{{\"code\":{},\"message\":{}}}}}",
+        json_string(code),
+        json_string(message)
+    )
 }
 
 /// A JSON string literal; enough escaping for error messages without pulling serde into net/.

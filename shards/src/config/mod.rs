@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 mod mqtt;
+mod wallet;
 
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
+pub use wallet::{SecureClientConfig, WalletAuth, WalletConfig};
 
 /// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
 /// reported as needing one.
@@ -55,11 +57,12 @@ pub struct Config {
     pub seckill: SeckillConfig,
     pub mqtt: MqttConfig,
     pub shadow: ShadowConfig,
+    pub wallet: WalletConfig,
 }
 
 /// Whether a key reloads live.
 pub fn is_hot(key: &str) -> bool {
-    HOT_KEYS.contains(&key) || mqtt::HOT_KEYS.contains(&key)
+    HOT_KEYS.contains(&key) || mqtt::HOT_KEYS.contains(&key) || wallet::HOT_KEYS.contains(&key)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -268,6 +271,7 @@ pub struct Overrides {
     pub http: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub wallet_passphrase_file: Option<PathBuf>,
 }
 
 /// Bounds the validation enforces; beyond them a value is a mistake, not a tuning choice.
@@ -327,6 +331,9 @@ impl Config {
         }
         if let Some(v) = &o.log_format {
             self.server.log_format = v.clone();
+        }
+        if let Some(v) = &o.wallet_passphrase_file {
+            self.wallet.passphrase_file = v.clone();
         }
     }
 
@@ -451,6 +458,7 @@ impl Config {
             );
         }
         self.validate_mqtt()?;
+        self.validate_wallet()?;
         if self.mesh.ring_capacity < RING_CAPACITY_MIN {
             return bad("mesh.ring_capacity", self.mesh.ring_capacity.to_string(), "at least 16");
         }
@@ -511,6 +519,64 @@ impl Config {
                         "exactly one of mqtt.token_secret and mqtt.token_secret_file",
                     );
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_wallet(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, expected: &str| {
+            Err(ConfigError::Value {
+                key: key.into(),
+                value,
+                expected: expected.into(),
+            })
+        };
+        let w = &self.wallet;
+        match w.auth {
+            WalletAuth::None => {
+                let loopback = self
+                    .listen
+                    .http
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback());
+                if !loopback {
+                    return bad(
+                        "wallet.auth",
+                        "\"none\"".into(),
+                        "\"api_key\" when listen.http is not a loopback address",
+                    );
+                }
+            }
+            WalletAuth::ApiKey => {
+                if w.api_keys_file.as_os_str().is_empty() {
+                    return bad(
+                        "wallet.api_keys_file",
+                        "\"\"".into(),
+                        "a file of hashed keys when wallet.auth is \"api_key\"",
+                    );
+                }
+            }
+        }
+        for (key, value) in [
+            ("wallet.session_idle_secs", w.session_idle_secs as usize),
+            ("wallet.sessions_per_client_max", w.sessions_per_client_max),
+            ("wallet.max_wallets_per_shard", w.max_wallets_per_shard),
+        ] {
+            if value == 0 {
+                return bad(key, "0".into(), "a positive number");
+            }
+        }
+        if w.server_id.is_empty() || w.server_id.len() > shardhub_crypto::gm::USER_ID_MAX_BYTES {
+            return bad("wallet.server_id", format!("{:?}", w.server_id), "1 to 8191 bytes");
+        }
+        if let Err(e) = shardhub_crypto::gm::KdfParams::argon2id(w.kdf_memory_kib, w.kdf_iterations, w.kdf_parallelism)
+        {
+            return bad("wallet.kdf_memory_kib", w.kdf_memory_kib.to_string(), &e.to_string());
+        }
+        for client in &w.clients {
+            if let Err(reason) = crate::wallet::clients::check_client(&client.id, &client.public_key) {
+                return bad("wallet.clients", format!("{:?}", client.id), reason);
             }
         }
         Ok(())
@@ -593,6 +659,7 @@ impl ConfigDiff {
             ..new.mqtt.clone()
         };
         next.shadow = new.shadow.clone();
+        next.wallet = WalletConfig::reloaded(&running.wallet, &new.wallet);
         (diff, next)
     }
 }
@@ -626,7 +693,7 @@ mod tests {
     #[test]
     fn every_hot_key_exists_and_the_diff_splits_hot_from_restart() {
         let keys = Config::default().flatten();
-        for k in HOT_KEYS.iter().chain(mqtt::HOT_KEYS) {
+        for k in HOT_KEYS.iter().chain(mqtt::HOT_KEYS).chain(wallet::HOT_KEYS) {
             assert!(keys.contains_key(*k), "{k}");
         }
         let running = Config::default();

@@ -6,8 +6,7 @@
 //! record is safe (a QoS 1 PUBLISH's PUBACK, an HTTP shadow update) waits for
 //! [`MqttStore::durable`]. The flusher writes and fsyncs as `mqtt.durability` says.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,11 +21,11 @@ use shardhub_net::mqtt::session::Message;
 use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 
 use super::retained::RetainedStore;
-use crate::config::{Config, Durability, ShadowConfig};
+use crate::config::{Config, ShadowConfig};
+use crate::durable_log::DurableLog;
 use crate::error::JournalError;
 use crate::journal::{Journal, Recovery};
 use crate::shard::Shard;
-use crate::signal::Signal;
 
 /// One log record.
 #[derive(Serialize, Deserialize)]
@@ -121,13 +120,7 @@ pub fn log_dir(data_dir: &Path, shard: ShardId) -> PathBuf {
 pub struct MqttStore {
     pub retained: RefCell<RetainedStore>,
     pub shadows: RefCell<ShadowStore>,
-    journal: Journal,
-    durability: Durability,
-    batch_fsync: Cell<Duration>,
-    snapshot_log_bytes: Cell<u64>,
-    /// (record number, wake-up) of every task waiting for its record to be safe.
-    waiters: RefCell<VecDeque<(u64, Rc<Signal>)>>,
-    flusher: Signal,
+    log: DurableLog,
 }
 
 /// Appends shadow events to the log.
@@ -135,12 +128,9 @@ pub struct ShadowSink<'a>(&'a Journal);
 
 impl ShadowEventSink for ShadowSink<'_> {
     fn record(&mut self, event: &ShadowEvent) {
-        append(self.0, &StoreEvent::Shadow(event.clone()));
+        self.0
+            .append(|out| encode_record(&StoreEvent::Shadow(event.clone()), out));
     }
-}
-
-fn append(journal: &Journal, event: &StoreEvent) {
-    journal.append(|out| encode_record(event, out));
 }
 
 impl MqttStore {
@@ -169,22 +159,24 @@ impl MqttStore {
                 StoreEvent::Shadow(event) => shadows.borrow_mut().apply(event).map_err(|e| e.to_string()),
             },
         )?;
+        let m = &config.mqtt;
         let store = MqttStore {
             retained,
             shadows,
-            journal,
-            durability: config.mqtt.durability,
-            batch_fsync: Cell::new(Duration::from_millis(config.mqtt.batch_fsync_ms)),
-            snapshot_log_bytes: Cell::new(config.mqtt.snapshot_log_bytes),
-            waiters: RefCell::default(),
-            flusher: Signal::default(),
+            log: DurableLog::new(
+                journal,
+                m.durability,
+                Duration::from_millis(m.batch_fsync_ms),
+                m.snapshot_log_bytes,
+            ),
         };
         Ok((store, recovery))
     }
 
     pub fn apply_config(&self, config: &Config) {
-        self.batch_fsync.set(Duration::from_millis(config.mqtt.batch_fsync_ms));
-        self.snapshot_log_bytes.set(config.mqtt.snapshot_log_bytes);
+        self.log
+            .set_batch_fsync(Duration::from_millis(config.mqtt.batch_fsync_ms));
+        self.log.set_snapshot_log_bytes(config.mqtt.snapshot_log_bytes);
         self.shadows.borrow_mut().set_limits(shadow_limits(&config.shadow));
     }
 
@@ -194,52 +186,31 @@ impl MqttStore {
         if !self.retained.borrow_mut().set(message.clone(), max) {
             return None;
         }
-        append(&self.journal, &StoreEvent::Retained(RetainedRecord::of(&message)));
-        self.flusher.raise();
-        Some(self.journal.appended())
+        Some(
+            self.log
+                .append(|out| encode_record(&StoreEvent::Retained(RetainedRecord::of(&message)), out)),
+        )
     }
 
     /// Whether the log failed: changes are refused until a restart.
     pub fn failed(&self) -> bool {
-        self.journal.failed()
+        self.log.failed()
     }
 
     /// Runs a shadow command with the log as its sink; returns its result and the record
     /// number to wait for.
     pub fn shadow<T>(&self, f: impl FnOnce(&mut ShadowStore, &mut ShadowSink) -> T) -> (T, u64) {
         let mut shadows = self.shadows.borrow_mut();
-        let mut sink = ShadowSink(&self.journal);
+        let mut sink = ShadowSink(self.log.journal());
         let result = f(&mut shadows, &mut sink);
-        if self.journal.has_unwritten() {
-            self.flusher.raise();
-        }
-        (result, self.journal.appended())
-    }
-
-    fn acknowledged(&self) -> u64 {
-        self.journal.acknowledged(self.durability)
+        self.log.wake();
+        (result, self.log.appended())
     }
 
     /// Resolves once record `lsn` is as safe as `mqtt.durability` asks; false when the log
     /// failed and it never will be.
     pub async fn durable(&self, lsn: u64) -> bool {
-        if lsn > self.acknowledged() && !self.journal.failed() {
-            let signal = Rc::new(Signal::default());
-            self.waiters.borrow_mut().push_back((lsn, signal.clone()));
-            self.flusher.raise();
-            signal.wait().await;
-        }
-        !self.journal.failed()
-    }
-
-    fn release(&self) {
-        let acknowledged = self.acknowledged();
-        let failed = self.journal.failed();
-        let mut waiters = self.waiters.borrow_mut();
-        while waiters.front().is_some_and(|(lsn, _)| *lsn <= acknowledged || failed) {
-            let (_, signal) = waiters.pop_front().expect("checked above");
-            signal.raise();
-        }
+        self.log.durable(lsn).await
     }
 
     fn snapshot_state(&self) -> Vec<u8> {
@@ -254,32 +225,5 @@ impl MqttStore {
 /// The group-commit loop of the broker's log.
 pub async fn flusher(shard: Rc<Shard>) {
     let store = &shard.mqtt.store;
-    loop {
-        store
-            .journal
-            .wait_for_work(store.durability, store.batch_fsync.get(), &store.flusher)
-            .await;
-        if !store.journal.failed() {
-            if let Err(e) = store.journal.write_group().await {
-                tracing::error!(shard = shard.id, error = %e, "mqtt log write failed; retained and shadow changes refused");
-            }
-            let sync_now = store.journal.sync_due(store.durability, store.batch_fsync.get());
-            store.release();
-            if sync_now && !store.journal.failed() {
-                if let Err(e) = store.journal.sync().await {
-                    tracing::error!(shard = shard.id, error = %e, "mqtt log fsync failed; retained and shadow changes refused");
-                }
-            }
-            if store.journal.wants_snapshot(store.snapshot_log_bytes.get())
-                && !store.journal.has_unwritten()
-                && !store.journal.failed()
-            {
-                if let Err(e) = store.journal.snapshot(store.snapshot_state()).await {
-                    tracing::error!(shard = shard.id, error = %e, "mqtt snapshot failed; retained and shadow changes refused");
-                    store.journal.mark_failed();
-                }
-            }
-        }
-        store.release();
-    }
+    store.log.run_flusher(shard.id, "mqtt", || store.snapshot_state()).await;
 }

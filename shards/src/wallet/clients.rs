@@ -1,0 +1,188 @@
+//! The secure channel's allow-list: client ids and their SM2 public keys, from the config
+//! (`[[wallet.clients]]`, hot-reloadable) and from the admin endpoint (kept in
+//! `<data_dir>/wallet/clients.json`). A config entry wins over an admin one of the same id.
+//! Every shard reads the current table lock-free; the rare writes rebuild it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use shardhub_crypto::gm::{public_key_from_hex, Sm2};
+
+use super::custody::replace_file;
+use crate::config::SecureClientConfig;
+
+/// Longest client id: it is hashed to pick the shard that holds the client's sessions.
+pub const CLIENT_ID_MAX_BYTES: usize = 128;
+
+/// Where a registration came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Config,
+    Admin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredClient {
+    /// `04 || x || y`, lower-case hex.
+    pub public_key: String,
+    pub source: Source,
+}
+
+/// Checks a client id and key as the config and the admin endpoint accept them.
+pub fn check_client(id: &str, public_key: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        return Err("a client id of 1 to 128 printable ASCII characters without '/'");
+    }
+    if public_key.bytes().any(|b| b.is_ascii_uppercase()) || public_key_from_hex::<Sm2>(public_key).is_err() {
+        return Err("an uncompressed SM2 public key in lower-case hex (04 || x || y)");
+    }
+    Ok(())
+}
+
+pub struct ClientRegistry {
+    table: ArcSwap<HashMap<String, RegisteredClient>>,
+    /// The admin registrations and the config's, kept to rebuild the table from either side.
+    admin: Mutex<(BTreeMap<String, String>, Vec<SecureClientConfig>)>,
+    admin_file: Option<PathBuf>,
+}
+
+impl ClientRegistry {
+    /// Loads the admin registrations (if the wallet has a data dir) and merges the config's.
+    pub fn open(admin_file: Option<PathBuf>, config: &[SecureClientConfig]) -> Result<ClientRegistry, String> {
+        let admin: BTreeMap<String, String> = match &admin_file {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            },
+            None => BTreeMap::new(),
+        };
+        let registry = ClientRegistry {
+            table: ArcSwap::from_pointee(HashMap::new()),
+            admin: Mutex::new((admin, config.to_vec())),
+            admin_file,
+        };
+        registry.rebuild(&registry.admin.lock().expect("not poisoned"));
+        Ok(registry)
+    }
+
+    pub fn get(&self, id: &str) -> Option<RegisteredClient> {
+        self.table.load().get(id).cloned()
+    }
+
+    /// Every client, sorted by id.
+    pub fn list(&self) -> Vec<(String, RegisteredClient)> {
+        let mut all: Vec<_> = self.table.load().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// A reloaded config's clients.
+    pub fn set_config(&self, config: &[SecureClientConfig]) {
+        let mut state = self.admin.lock().expect("not poisoned");
+        state.1 = config.to_vec();
+        self.rebuild(&state);
+    }
+
+    /// Registers (or re-keys) a client; persisted before it takes effect.
+    pub fn put(&self, id: &str, public_key: &str) -> Result<(), String> {
+        let mut state = self.admin.lock().expect("not poisoned");
+        let mut next = state.0.clone();
+        next.insert(id.to_string(), public_key.to_string());
+        self.persist(&next)?;
+        state.0 = next;
+        self.rebuild(&state);
+        Ok(())
+    }
+
+    /// Removes an admin registration; false when there was none (config entries stay).
+    pub fn remove(&self, id: &str) -> Result<bool, String> {
+        let mut state = self.admin.lock().expect("not poisoned");
+        let mut next = state.0.clone();
+        if next.remove(id).is_none() {
+            return Ok(false);
+        }
+        self.persist(&next)?;
+        state.0 = next;
+        self.rebuild(&state);
+        Ok(true)
+    }
+
+    fn persist(&self, admin: &BTreeMap<String, String>) -> Result<(), String> {
+        let Some(path) = &self.admin_file else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec_pretty(admin).expect("a map of strings serializes");
+        replace_file(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn rebuild(&self, state: &(BTreeMap<String, String>, Vec<SecureClientConfig>)) {
+        let mut table = HashMap::new();
+        for (id, public_key) in &state.0 {
+            table.insert(
+                id.clone(),
+                RegisteredClient {
+                    public_key: public_key.clone(),
+                    source: Source::Admin,
+                },
+            );
+        }
+        for client in &state.1 {
+            table.insert(
+                client.id.clone(),
+                RegisteredClient {
+                    public_key: client.public_key.clone(),
+                    source: Source::Config,
+                },
+            );
+        }
+        self.table.store(Arc::new(table));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> String {
+        shardhub_crypto::gm::Sm2KeyPair::from_secret_bytes(&[5; 32])
+            .unwrap()
+            .public_key_hex()
+    }
+
+    #[test]
+    fn ids_and_keys_are_checked() {
+        assert!(check_client("app-1", &key()).is_ok());
+        assert!(check_client("", &key()).is_err());
+        assert!(check_client("a/b", &key()).is_err());
+        let mut off_curve = key();
+        let last = if off_curve.ends_with('0') { "1" } else { "0" };
+        off_curve.replace_range(off_curve.len() - 1.., last);
+        assert!(check_client("app", &off_curve).is_err(), "not on the curve");
+        assert!(check_client("app", &key().to_uppercase()).is_err());
+    }
+
+    #[test]
+    fn admin_entries_persist_and_config_entries_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clients.json");
+        let config = vec![SecureClientConfig {
+            id: "both".into(),
+            public_key: key(),
+        }];
+        let r = ClientRegistry::open(Some(file.clone()), &config).unwrap();
+        r.put("both", "04aa").unwrap();
+        r.put("admin-only", &key()).unwrap();
+        assert_eq!(r.get("both").unwrap().source, Source::Config);
+        let again = ClientRegistry::open(Some(file), &[]).unwrap();
+        assert_eq!(again.get("admin-only").unwrap().source, Source::Admin);
+        assert_eq!(again.get("both").unwrap().public_key, "04aa");
+        assert!(again.remove("admin-only").unwrap());
+        assert!(!again.remove("admin-only").unwrap());
+        assert!(again.get("admin-only").is_none());
+    }
+}
