@@ -498,12 +498,7 @@ impl Config {
         }
         match m.auth {
             MqttAuth::Anonymous => {
-                let loopback = self
-                    .listen
-                    .mqtt
-                    .parse::<SocketAddr>()
-                    .is_ok_and(|a| a.ip().is_loopback());
-                if !loopback {
+                if !is_loopback(&self.listen.mqtt) {
                     return bad(
                         "mqtt.auth",
                         "\"anonymous\"".into(),
@@ -535,12 +530,7 @@ impl Config {
         let w = &self.wallet;
         match w.auth {
             WalletAuth::None => {
-                let loopback = self
-                    .listen
-                    .http
-                    .parse::<SocketAddr>()
-                    .is_ok_and(|a| a.ip().is_loopback());
-                if !loopback {
+                if !is_loopback(&self.listen.http) {
                     return bad(
                         "wallet.auth",
                         "\"none\"".into(),
@@ -610,6 +600,11 @@ impl Config {
         }
         out
     }
+}
+
+/// Whether a listen address is on loopback: the only place an unauthenticated listener may be.
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
 }
 
 /// What a reload changes.
