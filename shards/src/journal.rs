@@ -52,15 +52,24 @@ pub enum TornTail {
     Cut,
     /// Only a frame the file ends inside; a whole frame with a bad checksum stops the start.
     /// For logs whose every record was fsynced before it was acknowledged (the wallet
-    /// keystore): damage there must be looked at, not cut away.
-    CutTruncatedOnly,
+    /// keystore): damage there must be looked at, not cut away. Their records are small, and
+    /// a length above `record_bytes_max` is damage too, so a flipped length field is not
+    /// mistaken for a write cut short.
+    CutTruncatedOnly { record_bytes_max: usize },
 }
 
 impl TornTail {
     fn cuts(self, error: &FrameError) -> bool {
         match self {
             TornTail::Cut => true,
-            TornTail::CutTruncatedOnly => matches!(error, FrameError::Truncated { .. }),
+            TornTail::CutTruncatedOnly { .. } => matches!(error, FrameError::Truncated { .. }),
+        }
+    }
+
+    fn record_bytes_max(self) -> usize {
+        match self {
+            TornTail::Cut => RECORD_BYTES_MAX,
+            TornTail::CutTruncatedOnly { record_bytes_max } => record_bytes_max.min(RECORD_BYTES_MAX),
         }
     }
 }
@@ -159,7 +168,7 @@ impl Journal {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(io_err(&path, e)),
             };
-            let mut reader = FrameReader::new(&bytes, RECORD_BYTES_MAX);
+            let mut reader = FrameReader::new(&bytes, torn_tail.record_bytes_max());
             loop {
                 let at = reader.offset() as u64;
                 let Some(frame) = reader.next() else { break };
@@ -177,7 +186,7 @@ impl Journal {
                     Err(e)
                         if n == last
                             && torn_tail.cuts(&e)
-                            && !good_frame_after(&bytes, e.offset(), RECORD_BYTES_MAX) =>
+                            && !good_frame_after(&bytes, e.offset(), torn_tail.record_bytes_max()) =>
                     {
                         recovery.torn_bytes = (bytes.len() - e.offset()) as u64;
                         break;

@@ -348,16 +348,24 @@ def test_a_third_session_evicts_the_oldest(server):
 
 
 @pytest.mark.wallet_config(wallet={"clients": [ALICE], "sessions_per_client_max": 2})
-def test_unconfirmed_sessions_count_against_the_cap(server):
-    confirmed, pending, newest = channel(server), channel(server), channel(server)
+def test_handshakes_alone_never_evict_a_confirmed_session(server):
+    """Client ids are not secret: handshakes from someone without the client's key only push
+    out each other; a confirm (which proves the key) is what evicts a confirmed session."""
+    confirmed = channel(server)
     confirmed.handshake()
-    pending.start()
-    newest.start()
+    pending = [channel(server) for _ in range(3)]
+    for client in pending:
+        client.start()
+    assert confirmed.call("POST", "/v1/wallets", {})[0] == 201
+    assert pending[0].confirm().status_code == 404  # the oldest unconfirmed one made way
+    assert pending[2].confirm().status_code == 204  # two confirmed: at the cap
+    assert pending[2].call("POST", "/v1/wallets", {})[0] == 201
+    assert confirmed.call("POST", "/v1/wallets", {})[0] == 201
+    assert pending[1].confirm().status_code == 204  # evicts the least recently used
     with pytest.raises(sc.ChannelError) as excinfo:
-        confirmed.call("POST", "/v1/wallets", {})
+        pending[2].call("POST", "/v1/wallets", {})
     assert refused(excinfo) == (404, "unknown_session")
-    for client in (pending, newest):
-        assert client.confirm().status_code == 204
+    for client in (confirmed, pending[1]):
         assert client.call("POST", "/v1/wallets", {})[0] == 201
 
 
@@ -435,3 +443,14 @@ def test_require_secure_channel_closes_the_plain_endpoints_only(server):
     server.reload(wallet={"require_secure_channel": False})
     assert plain("GET", server, address_path(wallet_id))[1]["address"] == ABANDON_ETH_0
     assert client.call("GET", address_path(wallet_id))[0] == 200
+
+
+@pytest.mark.wallet_config(wallet={"clients": [ALICE]})
+def test_the_admin_endpoint_does_not_override_a_config_client(server):
+    """A 204 here would let an operator believe a compromised key was replaced while the
+    config's entry kept working."""
+    path = f"/v1/admin/secure-clients/{ALICE['id']}"
+    for r in (server.put(path, json={"public_key": ALICE["public_key"]}), server.delete(path)):
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "client_in_config", r.text
+    assert channel(server).handshake()

@@ -108,6 +108,8 @@ pub fn write_response_with(
         status.reason(),
         if keep_alive { "keep-alive" } else { "close" }
     );
+    // A 204 has no body (RFC 9110 §15.3.5): whatever was passed would break the framing.
+    let body = if status == Status::NoContent { &[][..] } else { body };
     out.reserve(head.len() + body.len());
     out.put_slice(head.as_bytes());
     out.put_slice(body);

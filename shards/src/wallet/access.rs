@@ -75,11 +75,12 @@ impl ApiKeys {
     pub fn check(&self, authorization: Option<&str>) -> Result<(Role, &str), ApiError> {
         let unauthorized = ApiError::unauthorized;
         let header = authorization.ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| unauthorized("the Authorization scheme must be Bearer"))?
-            .trim();
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let (scheme, key) = header.trim().split_once(' ').unwrap_or((header, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthorized("the Authorization scheme must be Bearer"));
+        }
+        let key = key.trim();
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         // Every entry is compared, so the time taken does not say which one matched.
         let mut found = None;
@@ -117,6 +118,7 @@ mod tests {
         let keys = ApiKeys::parse(&text).unwrap();
         assert_eq!(keys.check(Some("Bearer k-app")).unwrap(), (Role::App, "mobile"));
         assert_eq!(keys.check(Some("Bearer k-admin")).unwrap().0, Role::Admin);
+        assert_eq!(keys.check(Some("BEARER  k-app ")).unwrap().0, Role::App);
         assert_eq!(keys.check(Some("Bearer nope")).unwrap_err().code, "unauthorized");
         assert_eq!(keys.check(None).unwrap_err().status, Status::Unauthorized);
         assert_eq!(keys.check(Some("Basic a2V5")).unwrap_err().code, "unauthorized");

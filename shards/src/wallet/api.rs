@@ -397,6 +397,14 @@ fn admin_clients(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Ap
     }
     let id = rest.strip_prefix('/').unwrap_or(rest);
     let failed = |e: String| ApiError::unavailable(format!("cannot save the client list: {e}"));
+    if clients.in_config(id) && matches!(method, "PUT" | "DELETE") {
+        // Answering 204 would let an operator believe a compromised key was replaced.
+        return Err(ApiError::new(
+            Status::Conflict,
+            "client_in_config",
+            "this client is registered in [[wallet.clients]]; change it there and reload",
+        ));
+    }
     match method {
         "PUT" => {
             let b: PutClientBody = request::json(body)?;

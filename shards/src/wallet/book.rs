@@ -27,6 +27,10 @@ use crate::durable_log::DurableLog;
 use crate::error::JournalError;
 use crate::journal::{Journal, Recovery, TornTail};
 
+/// Bound on one record: an id and a sealed 64-byte seed are about 200 bytes. Tight on
+/// purpose: a damaged length field then reads as damage, not as a record cut short.
+const RECORD_BYTES_MAX: usize = 1024;
+
 #[derive(Serialize, Deserialize)]
 struct WalletRecord {
     id: String,
@@ -60,7 +64,9 @@ impl WalletBook {
         let wallets = RefCell::new(HashMap::new());
         let (journal, recovery) = Journal::open_with(
             &log_dir(data_dir, shard),
-            TornTail::CutTruncatedOnly,
+            TornTail::CutTruncatedOnly {
+                record_bytes_max: RECORD_BYTES_MAX,
+            },
             |_| Err("the wallet log takes no snapshots".into()),
             |bytes| {
                 let record: WalletRecord = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
@@ -108,9 +114,14 @@ impl WalletBook {
         Ok(lsn)
     }
 
-    /// Resolves once record `lsn` is fsynced; false if the log failed.
-    pub async fn durable(&self, lsn: u64) -> bool {
-        self.log.durable(lsn).await
+    /// Resolves once record `lsn` is fsynced; false if the log failed, and then the wallet
+    /// `id` is forgotten again (it was never acknowledged).
+    pub async fn durable(&self, id: &str, lsn: u64) -> bool {
+        let durable = self.log.durable(lsn).await;
+        if !durable {
+            self.wallets.borrow_mut().remove(id);
+        }
+        durable
     }
 
     /// Runs `f` on a wallet's key tree.

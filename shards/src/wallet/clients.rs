@@ -88,6 +88,12 @@ impl ClientRegistry {
         self.rebuild(&state);
     }
 
+    /// Whether the config registers `id` (the admin endpoint cannot override it).
+    pub fn in_config(&self, id: &str) -> bool {
+        let state = self.admin.lock().expect("not poisoned");
+        state.1.iter().any(|c| c.id == id)
+    }
+
     /// Registers (or re-keys) a client; persisted before it takes effect.
     pub fn put(&self, id: &str, public_key: &str) -> Result<(), String> {
         let mut state = self.admin.lock().expect("not poisoned");

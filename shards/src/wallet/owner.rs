@@ -61,7 +61,7 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
             let shard = shard.clone();
             return Handled::Later(Box::pin(async move {
                 let book = shard.wallet.book.as_ref().expect("checked above");
-                if !book.durable(lsn).await {
+                if !book.durable(&id, lsn).await {
                     return Err(ApiError::unavailable("the wallet log failed; the wallet was not saved"));
                 }
                 Ok(WalletAnswer::Json(

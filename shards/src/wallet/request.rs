@@ -279,9 +279,10 @@ pub fn sign_message(body: &[u8]) -> Result<SignMessage, ApiError> {
         0,
         index(b.index, "index must be below 2^31")?,
     )?;
-    let message = match b.message.strip_prefix("0x") {
-        Some(hex) => decode_hex("message", hex)?,
-        None => b.message.into_bytes(),
+    let message = if b.message.starts_with("0x") {
+        decode_hex("message", &b.message)?
+    } else {
+        b.message.into_bytes()
     };
     Ok(SignMessage { path, message })
 }

@@ -53,6 +53,19 @@ struct Session {
     last_used: Instant,
 }
 
+/// How long a handshake waits for its confirm step at most: a client confirms at once.
+pub const PENDING_IDLE_MAX: Duration = Duration::from_secs(30);
+
+impl Session {
+    fn expired(&self, now: Instant, limits: SessionLimits) -> bool {
+        let idle = match self.state {
+            State::Open { .. } => limits.idle,
+            _ => limits.idle.min(PENDING_IDLE_MAX),
+        };
+        now.saturating_duration_since(self.last_used) > idle
+    }
+}
+
 /// Bounds, from `[wallet]`.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionLimits {
@@ -82,8 +95,10 @@ impl SecureSessions {
         self.sessions.is_empty()
     }
 
-    /// Stores a handshake's session; evicts the client's least recently used ones beyond the
-    /// cap. Returns how many were evicted.
+    /// Stores a handshake's pending session. Pending sessions are capped per client on
+    /// their own and evict only each other: a handshake proves nothing (client ids are not
+    /// secret), so it must not push out a session whose client proved its key. Returns how
+    /// many were evicted.
     pub fn insert(
         &mut self,
         session: String,
@@ -93,20 +108,11 @@ impl SecureSessions {
         now: Instant,
         limits: SessionLimits,
     ) -> usize {
-        let mut evicted = 0;
-        let ids = self.per_client.entry(client_id.clone()).or_default();
-        while ids.len() >= limits.per_client {
-            let oldest = ids
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, id)| self.sessions.get(*id).map(|s| s.last_used))
-                .map(|(i, _)| i)
-                .expect("not empty");
-            let id = ids.swap_remove(oldest);
-            self.sessions.remove(&id);
-            evicted += 1;
-        }
-        ids.push(session.clone());
+        let evicted = self.evict_beyond(&client_id, limits.per_client, false);
+        self.per_client
+            .entry(client_id.clone())
+            .or_default()
+            .push(session.clone());
         self.sessions.insert(
             session,
             Session {
@@ -117,6 +123,33 @@ impl SecureSessions {
             },
         );
         evicted
+    }
+
+    /// Drops the client's least recently used sessions of one kind (pending or open) until
+    /// fewer than `max` are left.
+    fn evict_beyond(&mut self, client_id: &str, max: usize, open: bool) -> usize {
+        let mut evicted = 0;
+        loop {
+            let Some(ids) = self.per_client.get(client_id) else {
+                return evicted;
+            };
+            let of_kind: Vec<(&String, Instant)> = ids
+                .iter()
+                .filter_map(|id| self.sessions.get(id).map(|s| (id, s)))
+                .filter(|(_, s)| matches!(s.state, State::Open { .. }) == open)
+                .map(|(id, s)| (id, s.last_used))
+                .collect();
+            if of_kind.len() < max {
+                return evicted;
+            }
+            let oldest = of_kind
+                .iter()
+                .min_by_key(|(_, used)| *used)
+                .map(|(id, _)| (*id).clone())
+                .expect("at least max >= 1 sessions");
+            self.remove(&oldest);
+            evicted += 1;
+        }
     }
 
     /// Checks S_A; a wrong one ends the session.
@@ -142,6 +175,10 @@ impl SecureSessions {
         };
         match responder.confirm(confirmation) {
             Ok(keys) => {
+                let client_id = entry.client_id.clone();
+                // The client proved its key: now its oldest open sessions make room.
+                self.evict_beyond(&client_id, limits.per_client, true);
+                let entry = self.sessions.get_mut(session).expect("not open, so not evicted");
                 entry.state = State::Open {
                     cipher: Arc::new(ChannelCipher::new(&keys)),
                     last_seq: 0,
@@ -202,7 +239,7 @@ impl SecureSessions {
         let expired: Vec<String> = self
             .sessions
             .iter()
-            .filter(|(_, s)| now.saturating_duration_since(s.last_used) > limits.idle)
+            .filter(|(_, s)| s.expired(now, limits))
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {
@@ -215,7 +252,7 @@ impl SecureSessions {
     fn live(&mut self, session: &str, now: Instant, limits: SessionLimits) -> Result<(), ApiError> {
         let expired = match self.sessions.get(session) {
             None => return Err(ApiError::unknown_session()),
-            Some(s) => now.saturating_duration_since(s.last_used) > limits.idle,
+            Some(s) => s.expired(now, limits),
         };
         if expired {
             self.remove(session);
