@@ -424,12 +424,12 @@ mod tests {
         KeyPair::from_secret_bytes(&[byte; 32]).unwrap()
     }
 
-    #[test]
-    fn a_wrong_s_b_or_s_a_is_refused() {
-        let (a, b) = (pair(1), pair(2));
-        let initiator = Initiator::start(&a, "client", b.public_key(), "server", &[3; 32]).unwrap();
+    /// A client "client" that expects the server id `expected_server`, and a server
+    /// "server" answering it with rB = [4; 32].
+    fn exchange(a: &KeyPair<Sm2>, b: &KeyPair<Sm2>, expected_server: &str, ra: u8) -> (Initiator, Responder) {
+        let initiator = Initiator::start(a, "client", b.public_key(), expected_server, &[ra; 32]).unwrap();
         let responder = Responder::respond(
-            &b,
+            b,
             "server",
             a.public_key(),
             "client",
@@ -437,6 +437,13 @@ mod tests {
             &[4; 32],
         )
         .unwrap();
+        (initiator, responder)
+    }
+
+    #[test]
+    fn a_wrong_s_b_or_s_a_is_refused() {
+        let (a, b) = (pair(1), pair(2));
+        let (initiator, responder) = exchange(&a, &b, "server", 3);
         let mut bad = *responder.confirmation().as_bytes();
         bad[31] ^= 1;
         let wrong_s_b = Confirmation::from_bytes(&bad).unwrap();
@@ -460,16 +467,7 @@ mod tests {
     fn different_ids_or_keys_fail_confirmation() {
         let (a, b, mallory) = (pair(1), pair(2), pair(9));
         // The client expects another server id.
-        let initiator = Initiator::start(&a, "client", b.public_key(), "other-server", &[3; 32]).unwrap();
-        let responder = Responder::respond(
-            &b,
-            "server",
-            a.public_key(),
-            "client",
-            initiator.ephemeral_public(),
-            &[4; 32],
-        )
-        .unwrap();
+        let (initiator, responder) = exchange(&a, &b, "other-server", 3);
         assert_eq!(
             initiator
                 .finish(responder.ephemeral_public(), responder.confirmation())
@@ -513,16 +511,7 @@ mod tests {
     #[test]
     fn debug_shows_no_secret() {
         let (a, b) = (pair(0x5a), pair(2));
-        let initiator = Initiator::start(&a, "client", b.public_key(), "server", &[0x6b; 32]).unwrap();
-        let responder = Responder::respond(
-            &b,
-            "server",
-            a.public_key(),
-            "client",
-            initiator.ephemeral_public(),
-            &[4; 32],
-        )
-        .unwrap();
+        let (initiator, responder) = exchange(&a, &b, "server", 0x6b);
         for shown in [format!("{initiator:?}"), format!("{responder:?}")] {
             assert!(!shown.contains("5a5a5a") && !shown.contains("6b6b6b"), "{shown}");
         }
