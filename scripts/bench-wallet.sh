@@ -7,11 +7,18 @@
 #   plain    HTTP/1.1 + JSON against one shardhub shard
 #   secure   the same requests as SM4-GCM records of the SM2 secure channel
 #
+# The HTTP loads run twice: with the client asleep between answers (`--client-wait sleep`)
+# and spinning on its sockets (`spin`). On loopback the server's send pays for waking a
+# sleeping client, which a client across a network never costs it (bench/src/client_wait.rs);
+# `spin` is the server's own work.
+#
 # Prints ops/s, p99 latency, CPU microseconds per op (the server's for plain and secure, the
 # bench's own for raw), the per-core rate 1e6 / (CPU us per op), and that rate as a fraction
 # of raw's: how much of a core's crypto ceiling survives HTTP, JSON, the shard and the channel.
+# Each cell is run ROUNDS times, the rounds interleaved, and the table shows each cell's
+# median CPU per op; ratios are of medians.
 #
-#   scripts/bench-wallet.sh [SECONDS_PER_RUN]      (default 4; 9 runs)
+#   scripts/bench-wallet.sh [SECONDS_PER_RUN [ROUNDS]]     (default 4 s, 3 rounds: 45 runs)
 #
 # BENCH_CONNECTIONS (default 4) sets the connections per HTTP run, each with one request in
 # flight. The server runs one shard, unpinned: on a 2-core host the client and the server
@@ -22,6 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-4}
+rounds=${2:-3}
 conns=${BENCH_CONNECTIONS:-4}
 target_dir=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p shardhub -p shardhub-bench
@@ -73,32 +81,44 @@ server_pid=${pids[-1]}
 wait_ready "$port" "$server_pid"
 
 # --- the runs ------------------------------------------------------------------------------
-for op in address sign-eth sign-btc; do
-  for transport in raw plain secure; do
-    flags=(--op "$op" --transport "$transport" --duration "$secs" --json)
-    [[ $transport != raw ]] && flags+=(--addr 127.0.0.1:"$port" --connections "$conns" --server-pid "$server_pid")
-    echo "wallet $op over $transport, $secs s" >&2
-    if ! $B wallet "${flags[@]}" >>"$results" 2>>"$errors"; then
-      status=1
-      echo "FAILED: $op/$transport: $(tail -1 "$errors")" | tee -a "$errors.failed" >&2
-    fi
+for round in $(seq "$rounds"); do
+  for op in address sign-eth sign-btc; do
+    for cell in raw plain:sleep plain:spin secure:sleep secure:spin; do
+      transport=${cell%%:*}
+      flags=(--op "$op" --transport "$transport" --duration "$secs" --json)
+      if [[ $transport != raw ]]; then
+        flags+=(--addr 127.0.0.1:"$port" --connections "$conns" --server-pid "$server_pid" --client-wait "${cell#*:}")
+      fi
+      echo "round $round/$rounds: wallet $op over $cell, $secs s" >&2
+      if ! $B wallet "${flags[@]}" >>"$results" 2>>"$errors"; then
+        status=1
+        echo "FAILED: $op/$cell: $(tail -1 "$errors")" | tee -a "$errors.failed" >&2
+      fi
+    done
   done
 done
 
-python3 - "$results" "$conns" <<'PY'
-import json, sys
+python3 - "$results" "$conns" "$rounds" <<'PY'
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-raw = {r["op"]: r for r in rows if r["transport"] == "raw"}
-print(f"one shard, {sys.argv[2]} connections per HTTP run, one request in flight each; "
-      "CPU us/op is the server's (plain, secure) or the bench's own (raw)")
-print(f"{'op':<10}{'transport':<11}{'ops/s':>9}{'p99 ms':>9}{'CPU us/op':>11}{'per-core/s':>12}{'vs raw':>8}")
+cells = {}
 for r in rows:
-    base = raw.get(r["op"])
-    rate = r["per_core_ops_per_s"]
-    ratio = f"{rate / base['per_core_ops_per_s']:.2f}" if base and rate and base["per_core_ops_per_s"] else "-"
-    cpu = f"{r['cpu_us_per_op']:.1f}" if r["cpu_us_per_op"] is not None else "-"
-    per_core = f"{rate:.0f}" if rate else "-"
-    print(f"{r['op']:<10}{r['transport']:<11}{r['ops_per_s']:>9.0f}{r['p99_us'] / 1000:>9.2f}{cpu:>11}{per_core:>12}{ratio:>8}")
+    cells.setdefault((r["op"], r["transport"], r["client_wait"] or "-"), []).append(r)
+def median(rs, key):
+    values = [r[key] for r in rs if r[key] is not None]
+    return statistics.median(values) if values else None
+print(f"one shard, {sys.argv[2]} connections per HTTP run, one request in flight each; medians of "
+      f"{sys.argv[3]} rounds; CPU us/op is the server's (plain, secure) or the bench's own (raw)")
+print(f"{'op':<10}{'transport':<11}{'client':<8}{'ops/s':>9}{'p99 ms':>9}{'CPU us/op':>11}"
+      f"{'min-max':>13}{'per-core/s':>12}{'vs raw':>8}")
+for (op, transport, wait), rs in cells.items():
+    cpu = median(rs, "cpu_us_per_op")
+    base = median(cells.get((op, "raw", "-"), []), "cpu_us_per_op")
+    spread = [r["cpu_us_per_op"] for r in rs if r["cpu_us_per_op"] is not None]
+    ratio = f"{base / cpu:.2f}" if cpu and base else "-"
+    print(f"{op:<10}{transport:<11}{wait:<8}{median(rs, 'ops_per_s'):>9.0f}{median(rs, 'p99_us') / 1000:>9.2f}"
+          + (f"{cpu:>11.1f}{min(spread):>6.1f}-{max(spread):<6.1f}{1e6 / cpu:>12.0f}" if cpu else f"{'-':>11}{'-':>13}{'-':>12}")
+          + f"{ratio:>8}")
 PY
 if [[ -s $errors.failed ]]; then
   echo "failed runs:"; cat "$errors.failed"

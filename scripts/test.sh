@@ -36,8 +36,11 @@ cargo test --workspace --locked
 bin="${CARGO_TARGET_DIR:-target}/debug/shardhub"
 echo "==> MQTT suite: paho-mqtt, mosquitto clients and raw sockets against $bin"
 MQTT_BROKER=shardhub SHARDHUB_BIN="$bin" scripts/mqtt-tests.sh -q -p no:cacheprovider
+# The wallet suite also drives shardhub-bench's wallet load (tests/wallet/test_bench.py).
+cargo build -p shardhub-bench --locked
+bench_bin="${CARGO_TARGET_DIR:-target}/debug/shardhub-bench"
 echo "==> wallet suite: requests and an independent SM2/SM4 client against $bin"
-SHARDHUB_BIN="$bin" scripts/wallet-tests.sh -q -p no:cacheprovider
+SHARDHUB_BIN="$bin" SHARDHUB_BENCH_BIN="$bench_bin" scripts/wallet-tests.sh -q -p no:cacheprovider
 echo "==> systemd unit"
 scripts/verify-systemd-unit.sh "$bin"
 echo "==> tuning check (reports only; this host is not tuned for a million connections)"

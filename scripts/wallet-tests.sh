@@ -9,6 +9,7 @@
 #
 #   scripts/wallet-tests.sh                                    # target/debug/shardhub
 #   SHARDHUB_BIN=target/release/shardhub scripts/wallet-tests.sh
+#   (test_bench.py runs $SHARDHUB_BENCH_BIN, default target/debug/shardhub-bench)
 #   scripts/wallet-tests.sh tests/wallet/test_custody.py -k kill -v
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,6 +19,7 @@ mod buy_outcome;
 mod buy_request;
 mod chance;
 mod client_connection;
+mod client_wait;
 mod command_template;
 mod connection_runner;
 mod control_session;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bench_error::BenchError;
+use crate::client_wait::ClientWait;
 
 /// Largest response head read; shardhub's are about 100 bytes.
 const HEAD_BYTES_MAX: usize = 16 * 1024;
@@ -127,10 +128,11 @@ pub struct HttpClient {
     consumed: usize,
     /// The last answer said `connection: close`.
     closing: bool,
+    wait: ClientWait,
 }
 
 impl HttpClient {
-    pub async fn connect(addr: SocketAddr) -> Result<HttpClient, BenchError> {
+    pub async fn connect(addr: SocketAddr, wait: ClientWait) -> Result<HttpClient, BenchError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| BenchError::Connect { addr, source })?;
@@ -145,6 +147,7 @@ impl HttpClient {
             input: Vec::with_capacity(READ_CHUNK_BYTES),
             consumed: 0,
             closing: false,
+            wait,
         })
     }
 
@@ -197,11 +200,16 @@ impl HttpClient {
     async fn read_more(&mut self) -> Result<(), BenchError> {
         let addr = self.addr;
         self.input.reserve(READ_CHUNK_BYTES);
-        let n = self
-            .stream
-            .read_buf(&mut self.input)
-            .await
-            .map_err(|source| BenchError::Io { addr, source })?;
+        let n = match self.wait {
+            ClientWait::Sleep => self.stream.read_buf(&mut self.input).await,
+            ClientWait::Spin => loop {
+                match self.stream.try_read_buf(&mut self.input) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => tokio::task::yield_now().await,
+                    read => break read,
+                }
+            },
+        }
+        .map_err(|source| BenchError::Io { addr, source })?;
         if n == 0 {
             return Err(BenchError::ServerClosed {
                 addr,

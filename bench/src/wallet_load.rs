@@ -18,6 +18,7 @@ use tokio::runtime::Runtime;
 
 use crate::bench_error::BenchError;
 use crate::client_connection::ClientConnection;
+use crate::client_wait::ClientWait;
 use crate::connection_runner::{ConnectionRunner, ConnectionWorkload, RunOptions};
 use crate::percentiles::new_histogram;
 use crate::resp_load::seconds_to_duration;
@@ -63,6 +64,9 @@ pub struct WalletArgs {
     /// Connections, each with one request in flight (not used by `raw`).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+    /// How the load's connections wait for answers (client_wait.rs; not used by `raw`).
+    #[arg(long, value_enum, default_value_t = ClientWait::Sleep)]
+    pub client_wait: ClientWait,
     /// Seconds of load.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
@@ -91,6 +95,7 @@ pub fn run(args: WalletArgs) -> Result<(), BenchError> {
             WalletReport::new(
                 args.op.name(),
                 Transport::Raw.name(),
+                None,
                 None,
                 None,
                 WalletMeasure {
@@ -125,6 +130,7 @@ fn run_http(args: &WalletArgs, duration: std::time::Duration) -> Result<WalletRe
         pid: std::process::id(),
         connections: args.connections,
         bearer: args.api_key.clone(),
+        wait: args.client_wait,
     };
     let result = measure(args, duration, &control, &clients);
     if args.transport == Transport::Secure {
@@ -171,6 +177,7 @@ fn measure(
         args.op.name(),
         args.transport.name(),
         Some(args.connections),
+        Some(args.client_wait),
         Some(wallet_id),
         WalletMeasure {
             ops,
@@ -186,7 +193,7 @@ fn measure(
 
 /// Imports the bench wallet and runs the op once on it; returns the wallet id.
 async fn set_up(args: &WalletArgs, clients: &SecureClients) -> Result<String, BenchError> {
-    let mut channel = clients.open(args.transport, "setup").await?;
+    let mut channel = clients.open(args.transport, "setup", ClientWait::Sleep).await?;
     let create = WalletRequest {
         method: "POST",
         path: "/v1/wallets".to_string(),
@@ -220,6 +227,8 @@ struct SecureClients {
     pid: u32,
     connections: u32,
     bearer: Option<String>,
+    /// How the timed load's connections wait; set-up and clean-up always sleep.
+    wait: ClientWait,
 }
 
 impl SecureClients {
@@ -228,8 +237,8 @@ impl SecureClients {
     }
 
     /// A connected channel: plain, or a confirmed secure session as client `name`.
-    async fn open(&self, transport: Transport, name: &str) -> Result<WalletChannel, BenchError> {
-        let http = HttpClient::connect(self.addr).await?;
+    async fn open(&self, transport: Transport, name: &str, wait: ClientWait) -> Result<WalletChannel, BenchError> {
+        let http = HttpClient::connect(self.addr, wait).await?;
         Ok(match transport {
             Transport::Secure => {
                 let session = SecureSession::open(http, &self.client_id(name), self.bearer.as_deref()).await?;
@@ -244,7 +253,7 @@ impl SecureClients {
 
     /// `DELETE /v1/admin/secure-clients/{id}` for every id this run may have registered.
     async fn remove_all(&self) -> Result<(), BenchError> {
-        let mut http = HttpClient::connect(self.addr).await?;
+        let mut http = HttpClient::connect(self.addr, ClientWait::Sleep).await?;
         let names = std::iter::once("setup".to_string()).chain((0..self.connections).map(|i| i.to_string()));
         for name in names {
             let target = format!("/v1/admin/secure-clients/{}", self.client_id(&name));
@@ -284,7 +293,11 @@ impl ConnectionWorkload for WalletWorkload {
     type Stats = WalletStats;
 
     async fn connect(&self, index: usize) -> Result<Self::Conn, BenchError> {
-        Ok((index, self.clients.open(self.transport, &index.to_string()).await?))
+        let channel = self
+            .clients
+            .open(self.transport, &index.to_string(), self.clients.wait)
+            .await?;
+        Ok((index, channel))
     }
 
     async fn drive(&self, (index, mut channel): Self::Conn, limit: &RunLimit) -> Result<WalletStats, BenchError> {

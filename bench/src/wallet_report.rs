@@ -9,6 +9,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::client_wait::ClientWait;
 use crate::percentiles::Percentiles;
 
 /// Whose CPU the per-op figure counts.
@@ -40,6 +41,8 @@ pub struct WalletReport {
     transport: &'static str,
     /// `null` for `raw`, which has none.
     connections: Option<u32>,
+    /// `sleep` or `spin` (client_wait.rs); `null` for `raw`.
+    client_wait: Option<&'static str>,
     wallet_id: Option<String>,
     ops: u64,
     elapsed_s: f64,
@@ -83,6 +86,7 @@ impl WalletReport {
         op: &'static str,
         transport: &'static str,
         connections: Option<u32>,
+        client_wait: Option<ClientWait>,
         wallet_id: Option<String>,
         measure: WalletMeasure<'_>,
     ) -> WalletReport {
@@ -92,6 +96,7 @@ impl WalletReport {
             op,
             transport,
             connections,
+            client_wait: client_wait.map(ClientWait::name),
             wallet_id,
             ops: measure.ops,
             elapsed_s: measure.elapsed_s,
@@ -123,9 +128,9 @@ impl WalletReport {
             Some(rate) => format!("{rate:.0} ops/s (1e6 / CPU us per op)"),
             None => "-".to_string(),
         };
-        let connections = match self.connections {
-            Some(n) => format!("{n} on 1 client thread, one request in flight each"),
-            None => "- (in-process loop on one thread)".to_string(),
+        let connections = match (self.connections, self.client_wait) {
+            (Some(n), Some(wait)) => format!("{n} on 1 client thread, one request in flight each, {wait} for answers"),
+            _ => "- (in-process loop on one thread)".to_string(),
         };
         let mut out = format!(
             "op:                 {}\n\
@@ -184,6 +189,7 @@ mod tests {
             "sign-eth",
             "plain",
             Some(4),
+            Some(ClientWait::Spin),
             Some("ab".to_string()),
             WalletMeasure {
                 ops: 4,
@@ -204,7 +210,9 @@ mod tests {
         let json: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(json["cpu_of"], "server");
         assert_eq!(json["per_core_ops_per_s"], 5000.0);
+        assert_eq!(json["client_wait"], "spin");
         let text = report.human();
+        assert!(text.contains("one request in flight each, spin for answers"), "{text}");
         assert!(text.contains("server CPU us/op:   200.00 (from schedstat)"), "{text}");
         assert!(text.contains("per-core rate:      5000 ops/s"), "{text}");
     }
@@ -216,6 +224,7 @@ mod tests {
             "address",
             "secure",
             Some(1),
+            Some(ClientWait::Sleep),
             None,
             WalletMeasure {
                 ops: 0,

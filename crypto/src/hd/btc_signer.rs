@@ -78,7 +78,7 @@ pub struct SignedBtcTransaction {
 
 impl SignedBtcTransaction {
     pub fn raw_hex(&self) -> String {
-        hex::encode(&self.raw)
+        faster_hex::hex_string(&self.raw)
     }
 
     pub fn txid_hex(&self) -> String {

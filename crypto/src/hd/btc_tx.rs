@@ -63,7 +63,7 @@ pub(crate) fn sha256d(data: &[u8]) -> [u8; 32] {
 pub fn display_hash(hash: &[u8; 32]) -> String {
     let mut reversed = *hash;
     reversed.reverse();
-    hex::encode(reversed)
+    faster_hex::hex_string(&reversed)
 }
 
 pub(crate) fn write_compact_size(out: &mut Vec<u8>, n: usize) {

@@ -21,7 +21,7 @@ pub fn eth_address(public_key: &VerifyingKey) -> [u8; 20] {
 /// EIP-55: a hex letter is upper-case where the matching nibble of Keccak-256 of the
 /// lower-case hex is 8 or more.
 pub fn eth_checksum_address(address: &[u8; 20]) -> String {
-    let lower = hex::encode(address);
+    let lower = faster_hex::hex_string(address);
     let hash = keccak256(lower.as_bytes());
     let mut out = String::with_capacity(42);
     out.push_str("0x");

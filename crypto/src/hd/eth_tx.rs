@@ -85,11 +85,11 @@ pub struct SignedEthTransaction {
 
 impl SignedEthTransaction {
     pub fn raw_hex(&self) -> String {
-        format!("0x{}", hex::encode(&self.raw))
+        format!("0x{}", faster_hex::hex_string(&self.raw))
     }
 
     pub fn hash_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.hash))
+        format!("0x{}", faster_hex::hex_string(&self.hash))
     }
 
     /// The sender, EIP-55 checksummed.

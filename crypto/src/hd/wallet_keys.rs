@@ -88,7 +88,7 @@ impl WalletKeys {
         Ok(DerivedAddress {
             path,
             address: address_for(path.coin, key.public_key()),
-            public_key: hex::encode(compressed),
+            public_key: faster_hex::hex_string(&compressed),
         })
     }
 

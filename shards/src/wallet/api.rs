@@ -3,6 +3,8 @@
 //! `/v1/admin/secure-clients` (the channel's allow-list). Requests are parsed here, on the
 //! accepting shard; what needs key material runs on the wallet's owner (`owner.rs`).
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use serde::Deserialize;
@@ -227,17 +229,20 @@ struct ConfirmBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RecordBody {
+struct RecordBody<'a> {
     seq: u64,
-    ct: String,
+    #[serde(borrow)]
+    ct: Cow<'a, str>,
 }
 
 /// The encrypted request inside a record.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InnerRequest<'a> {
-    method: String,
-    path: String,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    path: Cow<'a, str>,
     /// Kept as the client's bytes: the wallet route parses it again into its own type.
     #[serde(borrow, default)]
     body: Option<&'a RawValue>,
@@ -264,20 +269,20 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
     };
     let slot = session_slot(session).ok_or_else(ApiError::unknown_session)?;
     let owner = shard.shared.slots.owner(slot);
-    let session = session.to_string();
     if confirm {
         let b: ConfirmBody = request::json(body)?;
         let confirmation = Confirmation::from_hex(&b.confirm)?;
+        let session = session.to_string();
         return answer(call(shard, owner, WalletOp::Confirm { session, confirmation }).await?);
     }
     let b: RecordBody = request::json(body)?;
-    let ct = hex::decode(&b.ct).map_err(|_| GmError::Hex { field: "ct" })?;
+    let ct = decode_hex(&b.ct).ok_or(GmError::Hex { field: "ct" })?;
     let seq = b.seq;
     let reply = call(
         shard,
         owner,
         WalletOp::Record {
-            session: session.clone(),
+            session: session.to_string(),
             seq,
             ct,
         },
@@ -301,13 +306,27 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
     let plaintext = Zeroizing::new(format!("{{\"status\":{},\"body\":{body}}}", status.code()));
     let sealed = opened
         .cipher
-        .seal(Direction::ServerToClient, &session, seq, plaintext.as_bytes())?;
+        .seal(Direction::ServerToClient, session, seq, plaintext.as_bytes())?;
     shard.wallet.metrics.borrow_mut().records_accepted += 1;
+    let mut body = String::with_capacity(sealed.len() * 2 + 48);
+    let _ = write!(body, "{{\"seq\":{seq},\"ct\":\"");
+    body.push_str(&faster_hex::hex_string(&sealed));
+    body.push_str("\"}");
     Ok(ApiResponse {
         status: Status::Ok,
-        body: format!("{{\"seq\":{seq},\"ct\":\"{}\"}}", hex::encode(sealed)),
+        body,
         header: None,
     })
+}
+
+/// The bytes of an even-length hex string, either case; `None` for anything else.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut bytes = vec![0; text.len() / 2];
+    faster_hex::hex_decode(text.as_bytes(), &mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Runs the request a record carries, with the `app` role.
@@ -315,7 +334,7 @@ async fn inner(shard: &Rc<Shard>, plaintext: &[u8]) -> ApiResult {
     let request: InnerRequest = request::json(plaintext)?;
     let (path, query) = match request.path.split_once('?') {
         Some((path, query)) => (path, Some(query)),
-        None => (request.path.as_str(), None),
+        None => (request.path.as_ref(), None),
     };
     if !(path == "/v1/wallets" || path.starts_with("/v1/wallets/")) {
         return Err(ApiError::new(
@@ -442,4 +461,18 @@ fn no_content() -> ApiResult {
         body: String::new(),
         header: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hex;
+
+    #[test]
+    fn record_hex_is_even_length_hex_of_either_case() {
+        assert_eq!(decode_hex("00ff7A"), Some(vec![0x00, 0xff, 0x7a]));
+        assert_eq!(decode_hex(""), Some(vec![]));
+        for bad in ["0", "abc", "0x00", "zz", "00 1", "é0"] {
+            assert_eq!(decode_hex(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -74,6 +74,12 @@ impl ClientRegistry {
         self.table.load().get(id).cloned()
     }
 
+    /// Whether `id` is registered with `public_key` (hex, as stored): a session's key is
+    /// checked on every record, so this compares in place rather than cloning the entry.
+    pub fn is_registered(&self, id: &str, public_key: &str) -> bool {
+        self.table.load().get(id).is_some_and(|c| c.public_key == public_key)
+    }
+
     /// Every client, sorted by id.
     pub fn list(&self) -> Vec<(String, RegisteredClient)> {
         let mut all: Vec<_> = self.table.load().iter().map(|(k, v)| (k.clone(), v.clone())).collect();

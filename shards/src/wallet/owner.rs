@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::json;
 use shardhub_crypto::hd::Mnemonic;
 use shardhub_net::http::Status;
@@ -44,7 +45,6 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
     let Some(book) = &wallet.book else {
         return Handled::Now(Err(super::disabled()));
     };
-    let json = |value: serde_json::Value| Ok(WalletAnswer::Json(Status::Ok, value.to_string()));
     let reply = match op {
         WalletOp::Create { id, source, passphrase } => {
             let mnemonic = match source {
@@ -70,18 +70,39 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
                 ))
             }));
         }
-        WalletOp::Address { id, path } => book
-            .with_keys(&id, |keys| keys.address_at(path))
-            .and_then(|a| json(json!({"path": a.path.to_string(), "address": a.address, "public_key": a.public_key}))),
+        WalletOp::Address { id, path } => book.with_keys(&id, |keys| keys.address_at(path)).and_then(|a| {
+            json(&AddressAnswer {
+                path: a.path.to_string(),
+                address: a.address,
+                public_key: a.public_key,
+            })
+        }),
         WalletOp::SignEth { id, sign } => book
             .with_keys(&id, |keys| keys.sign_eth_transaction(&sign.path, &sign.tx))
-            .and_then(|s| json(json!({"raw_tx": s.raw_hex(), "tx_hash": s.hash_hex(), "from": s.from_address()}))),
-        WalletOp::SignBtc { id, spend } => book
-            .with_keys(&id, |keys| keys.sign_btc_transaction(&spend))
-            .and_then(|s| json(json!({"raw_tx": s.raw_hex(), "txid": s.txid_hex(), "wtxid": s.wtxid_hex()}))),
+            .and_then(|s| {
+                json(&SignEthAnswer {
+                    raw_tx: s.raw_hex(),
+                    tx_hash: s.hash_hex(),
+                    from: s.from_address(),
+                })
+            }),
+        WalletOp::SignBtc { id, spend } => {
+            book.with_keys(&id, |keys| keys.sign_btc_transaction(&spend))
+                .and_then(|s| {
+                    json(&SignBtcAnswer {
+                        raw_tx: s.raw_hex(),
+                        txid: s.txid_hex(),
+                        wtxid: s.wtxid_hex(),
+                    })
+                })
+        }
         WalletOp::SignMessage { id, sign } => book
             .with_keys(&id, |keys| keys.eth_personal_sign(&sign.path, &sign.message))
-            .and_then(|signature| json(json!({"signature": format!("0x{}", hex::encode(signature))}))),
+            .and_then(|signature| {
+                json(&SignMessageAnswer {
+                    signature: format!("0x{}", faster_hex::hex_string(&signature)),
+                })
+            }),
         WalletOp::OpenSession {
             session,
             client_id,
@@ -109,11 +130,46 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
             wallet
                 .sessions
                 .borrow_mut()
-                .open_record(&session, seq, &ct, Instant::now(), wallet.limits.get(), |id| {
-                    clients.get(id).map(|c| c.public_key)
+                .open_record(&session, seq, &ct, Instant::now(), wallet.limits.get(), |id, key| {
+                    clients.is_registered(id, key)
                 })
                 .map(WalletAnswer::Opened)
         }
     };
     Handled::Now(reply)
+}
+
+// The answers' bodies (docs/wallet.md), serialized straight from these rather than built as
+// `serde_json::Value` maps first: one allocation per answer instead of one per field and key.
+
+#[derive(Serialize)]
+struct AddressAnswer {
+    path: String,
+    address: String,
+    public_key: String,
+}
+
+#[derive(Serialize)]
+struct SignEthAnswer {
+    raw_tx: String,
+    tx_hash: String,
+    from: String,
+}
+
+#[derive(Serialize)]
+struct SignBtcAnswer {
+    raw_tx: String,
+    txid: String,
+    wtxid: String,
+}
+
+#[derive(Serialize)]
+struct SignMessageAnswer {
+    signature: String,
+}
+
+/// A 200 answer with `answer` as its body.
+fn json<T: Serialize>(answer: &T) -> WalletReply {
+    let body = serde_json::to_string(answer).expect("string fields always serialize");
+    Ok(WalletAnswer::Json(Status::Ok, body))
 }

@@ -297,6 +297,11 @@ fn api_coin(name: &str) -> Result<Coin, ApiError> {
 
 /// Parses a body, naming the field serde stopped at.
 pub fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    // The plain parse first: serde_path_to_error's bookkeeping only serves to word a refusal,
+    // so a body that parses never pays for it, and one that does not is parsed again with it.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de)
         .map_err(|e| {

@@ -202,11 +202,11 @@ impl SecureSessions {
         ct: &[u8],
         now: Instant,
         limits: SessionLimits,
-        registered_key: impl FnOnce(&str) -> Option<String>,
+        still_registered: impl FnOnce(&str, &str) -> bool,
     ) -> Result<OpenedRecord, ApiError> {
         self.live(session, now, limits)?;
         let entry = self.sessions.get(session).expect("live");
-        if registered_key(&entry.client_id).as_deref() != Some(entry.public_key.as_str()) {
+        if !still_registered(&entry.client_id, &entry.public_key) {
             self.remove(session);
             return Err(ApiError::unknown_session());
         }
