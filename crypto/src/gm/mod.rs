@@ -3,8 +3,7 @@
 //! keystore's encryption. Pure: no I/O, no clocks; randomness comes in as bytes.
 //!
 //! The primitives are RustCrypto's: `sm2` (curve, signatures), `sm3`, `sm4` in the
-//! `aes-gcm` crate's generic GCM, `argon2`. SM4 also has a GFNI version here, because the
-//! software one was the largest cost of a secure-channel record. What those crates lack is written here over their
+//! `aes-gcm` crate's generic GCM, `argon2`. What those crates lack is written here over their
 //! types: Z and the SM3 KDF (both private in `sm2`) and the GM/T 0003.3 key exchange, which is
 //! generic over the curve so the standard's worked example (on its 256-bit example curve) runs
 //! through the same code as SM2.
@@ -19,9 +18,6 @@
 //! - `key_exchange`: [`Initiator`] (client, A), [`Responder`] (server, B), [`Confirmation`]
 //!   (S_B, S_A); its module docs give the exact formulas.
 //! - `session_keys`: [`SessionKeys`], K split in the two directions' SM4 keys.
-//! - `sm4_gfni`: SM4 on x86-64's GFNI, eight blocks at a time (about 5x the software rate).
-//! - `sm4_block`: `Sm4Block`, the block cipher GCM runs on: GFNI where the CPU has it, else
-//!   the `sm4` crate.
 //! - `sm4_gcm`: [`Sm4Gcm`], SM4-GCM with 12-byte nonces.
 //! - `channel_cipher`: [`ChannelCipher`], [`Direction`], the record nonce and aad.
 //! - `passphrase`, `keystore`: [`Passphrase`], [`seal_keystore`] / [`open_keystore`],
@@ -87,10 +83,7 @@ mod public_key;
 mod session_keys;
 mod sm2_signature;
 mod sm3_kdf;
-mod sm4_block;
 mod sm4_gcm;
-#[cfg(target_arch = "x86_64")]
-mod sm4_gfni;
 #[cfg(test)]
 mod worked_example;
 mod z_value;
