@@ -14,7 +14,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardhub_core::seckill::{Event, EventSink, Inventory, InventoryLimits, OrderId};
+use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId};
+use shardhub_core::EventSink;
 use shardhub_core::{SeckillError, ShardId};
 
 use crate::config::{Config, Durability, SeckillConfig};
@@ -94,7 +95,7 @@ struct LogSink<'a> {
     expired: &'a mut Vec<OrderId>,
 }
 
-impl EventSink for LogSink<'_> {
+impl EventSink<Event> for LogSink<'_> {
     fn record(&mut self, event: &Event) {
         self.journal.append(|out| event.encode(out));
         if let Event::Expired { id, .. } = event {

@@ -57,17 +57,6 @@ impl Event {
     }
 }
 
-/// Where commands send their events before applying them: the shard's log, or a test's Vec.
-pub trait EventSink {
-    fn record(&mut self, event: &Event);
-}
-
-impl EventSink for Vec<Event> {
-    fn record(&mut self, event: &Event) {
-        self.push(event.clone());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

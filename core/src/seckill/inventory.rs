@@ -2,9 +2,9 @@
 //! reservation deadlines, as a pure state machine.
 //!
 //! Every command checks first and changes nothing on a refusal. An accepted command builds an
-//! [`Event`], hands it to the caller's [`EventSink`] (the log) and then applies it with
-//! [`Inventory::apply`], the only mutator, which is also what replay calls. So a replayed log
-//! rebuilds exactly the state the live commands built.
+//! [`Event`], hands it to the caller's [`EventSink`](crate::EventSink) (the log) and then
+//! applies it with [`Inventory::apply`], the only mutator, which is also what replay calls. So
+//! a replayed log rebuilds exactly the state the live commands built.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,10 +13,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::deadlines::Deadlines;
-use super::event::{Event, EventSink};
+use super::event::Event;
 use super::order_book::OrderBook;
 use super::OrderId;
 use crate::error::SeckillError;
+use crate::event_sink::EventSink;
 use crate::slot::Slot;
 
 /// Bounds of one shard's inventory.
@@ -181,7 +182,7 @@ impl Inventory {
         total: u64,
         limit: u64,
         hold_ms: u64,
-        sink: &mut impl EventSink,
+        sink: &mut impl EventSink<Event>,
     ) -> Result<(), SeckillError> {
         if !self.skus.contains_key(&sku) && self.skus.len() >= self.limits.skus_max {
             return Err(SeckillError::SkusFull);
@@ -199,7 +200,7 @@ impl Inventory {
     }
 
     /// STOCK.ADD: returns the new available count.
-    pub fn add_stock(&mut self, sku: Bytes, delta: i64, sink: &mut impl EventSink) -> Result<u64, SeckillError> {
+    pub fn add_stock(&mut self, sku: Bytes, delta: i64, sink: &mut impl EventSink<Event>) -> Result<u64, SeckillError> {
         let s = self.skus.get(&sku).ok_or(SeckillError::NoSku)?;
         let available = add_signed(s.available, delta)?;
         add_signed(s.total, delta)?;
@@ -224,7 +225,7 @@ impl Inventory {
     }
 
     /// SECKILL.BUY.
-    pub fn buy(&mut self, buy: Buy, now_ms: u64, sink: &mut impl EventSink) -> Result<Bought, SeckillError> {
+    pub fn buy(&mut self, buy: Buy, now_ms: u64, sink: &mut impl EventSink<Event>) -> Result<Bought, SeckillError> {
         let s = self.skus.get(&buy.sku).ok_or(SeckillError::NoSku)?;
         if buy.qty == 0 || buy.qty > self.limits.qty_max {
             return Err(SeckillError::BadQty);
@@ -270,7 +271,7 @@ impl Inventory {
     }
 
     /// ORDER.PAY: paying a paid order again is fine and sells nothing more.
-    pub fn pay(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<(), SeckillError> {
+    pub fn pay(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink<Event>) -> Result<(), SeckillError> {
         match self.live_state(id, now_ms, sink)? {
             OrderState::Paid => Ok(()),
             OrderState::Cancelled => Err(SeckillError::Cancelled),
@@ -283,7 +284,7 @@ impl Inventory {
     }
 
     /// ORDER.CANCEL: cancelling a cancelled order again is fine; a paid one cannot be.
-    pub fn cancel(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<(), SeckillError> {
+    pub fn cancel(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink<Event>) -> Result<(), SeckillError> {
         match self.live_state(id, now_ms, sink)? {
             OrderState::Cancelled => Ok(()),
             OrderState::Paid => Err(SeckillError::Paid),
@@ -301,7 +302,7 @@ impl Inventory {
 
     /// Expires up to `max` reservations whose deadline is at or before `now_ms`; returns how
     /// many it expired.
-    pub fn expire_due(&mut self, now_ms: u64, max: usize, sink: &mut impl EventSink) -> usize {
+    pub fn expire_due(&mut self, now_ms: u64, max: usize, sink: &mut impl EventSink<Event>) -> usize {
         let mut expired = 0;
         while expired < max {
             match self.deadlines.first() {
@@ -338,7 +339,12 @@ impl Inventory {
 
     /// An order's state, expiring it first if it is reserved past its deadline: the deadline
     /// decides, not whether the expiry timer has run yet.
-    fn live_state(&mut self, id: OrderId, now_ms: u64, sink: &mut impl EventSink) -> Result<OrderState, SeckillError> {
+    fn live_state(
+        &mut self,
+        id: OrderId,
+        now_ms: u64,
+        sink: &mut impl EventSink<Event>,
+    ) -> Result<OrderState, SeckillError> {
         let order = self.orders.get(id).ok_or(SeckillError::NoOrder)?;
         if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
             self.commit(Event::Expired { id, at_ms: now_ms }, sink);
@@ -348,7 +354,7 @@ impl Inventory {
     }
 
     /// Logs then applies an event the command has already checked.
-    fn commit(&mut self, event: Event, sink: &mut impl EventSink) {
+    fn commit(&mut self, event: Event, sink: &mut impl EventSink<Event>) {
         sink.record(&event);
         if let Err(e) = self.apply(event) {
             unreachable!("a checked command built an event that does not apply: {e}");

@@ -2,7 +2,7 @@
 //! per-user limits and idempotent retries, for the SKUs one shard owns.
 //!
 //! - [`Inventory`]: the state machine. Commands check, build an [`Event`], log it through an
-//!   [`EventSink`], then apply it; replay applies logged events the same way.
+//!   [`EventSink`](crate::EventSink), then apply it; replay applies logged events the same way.
 //! - [`OrderId`]: `<slot>-<seq>`, so an order routes to its owner without a lookup.
 //! - `order_book`: the orders, stored densely by slot and sequence (no hashing, no rehash).
 //! - `deadlines`: reservation deadlines, one sorted queue per hold length.
@@ -19,6 +19,6 @@ mod order_id;
 #[cfg(test)]
 mod proptests;
 
-pub use event::{Event, EventSink};
+pub use event::Event;
 pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView};
 pub use order_id::OrderId;

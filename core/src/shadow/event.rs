@@ -46,18 +46,6 @@ impl ShadowEvent {
     }
 }
 
-/// Where shadow commands send their events before applying them: the shard's log, or a test's
-/// Vec.
-pub trait ShadowEventSink {
-    fn record(&mut self, event: &ShadowEvent);
-}
-
-impl ShadowEventSink for Vec<ShadowEvent> {
-    fn record(&mut self, event: &ShadowEvent) {
-        self.push(event.clone());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 //! shard owns a device's shadow.
 //!
 //! - [`ShadowStore`]: the state machine. Commands ([`ShadowStore::update`], [`ShadowStore::get`],
-//!   [`ShadowStore::delete`]) check, build a [`ShadowEvent`], log it through a
-//!   [`ShadowEventSink`], then apply it; replay applies logged events the same way.
+//!   [`ShadowStore::delete`]) check, build a [`ShadowEvent`], log it through an
+//!   [`EventSink`](crate::EventSink), then apply it; replay applies logged events the same way.
 //! - [`json`]: RFC 7386 merge patches, metadata, delta, the measures behind the limits.
 //! - The replies the broker publishes: [`UpdateReplies`] (`/update/accepted`, `/update/delta`,
 //!   `/update/documents`), [`Shadow::get_accepted`], [`Deleted::accepted`], [`rejected`] (on
@@ -33,6 +33,6 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use event::{ShadowEvent, ShadowEventSink};
+pub use event::ShadowEvent;
 pub use request::{client_token, CLIENT_TOKEN_BYTES_MAX};
 pub use store::{rejected, Deleted, Shadow, ShadowLimits, ShadowStore, UpdateReplies};

@@ -2,8 +2,9 @@
 //! service's documents, versions and errors.
 //!
 //! Every command checks first and changes nothing on a refusal. An accepted command builds a
-//! [`ShadowEvent`], hands it to the caller's [`ShadowEventSink`] (the log) and then applies it
-//! with [`ShadowStore::apply`], the only mutator, which is also what replay calls.
+//! [`ShadowEvent`], hands it to the caller's [`EventSink`](crate::EventSink) (the log) and
+//! then applies it with [`ShadowStore::apply`], the only mutator, which is also what replay
+//! calls.
 //!
 //! Versions: the first update creates a shadow at version 1 and every accepted update adds 1.
 //! A delete keeps a tombstone with the deleted version, and an update within `tombstone_ms`
@@ -17,10 +18,11 @@ use ahash::RandomState;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::event::{ShadowEvent, ShadowEventSink};
+use super::event::ShadowEvent;
 use super::json::{check_metadata, delta, encoded_len, merge_section, metadata_of, value_metadata, Object};
 use super::request::{parse_update, SectionPatch};
 use crate::error::ShadowError;
+use crate::event_sink::EventSink;
 
 /// Bounds of one shard's shadows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +326,7 @@ impl ShadowStore {
         device: &str,
         request: &[u8],
         now_ms: u64,
-        sink: &mut impl ShadowEventSink,
+        sink: &mut impl EventSink<ShadowEvent>,
     ) -> Result<UpdateReplies, ShadowError> {
         if request.len() > self.limits.max_request_bytes {
             return Err(ShadowError::TooLarge);
@@ -425,7 +427,7 @@ impl ShadowStore {
         &mut self,
         device: &str,
         now_ms: u64,
-        sink: &mut impl ShadowEventSink,
+        sink: &mut impl EventSink<ShadowEvent>,
     ) -> Result<Deleted, ShadowError> {
         let version = self.get(device)?.version;
         self.expire_tombstones(now_ms, TOMBSTONES_FORGOTTEN_PER_DELETE, sink);
@@ -452,7 +454,7 @@ impl ShadowStore {
 
     /// Forgets up to `max` tombstones older than `tombstone_ms`; returns how many. For a
     /// periodic timer, like the flash-sale expiry pass.
-    pub fn expire_tombstones(&mut self, now_ms: u64, max: usize, sink: &mut impl ShadowEventSink) -> usize {
+    pub fn expire_tombstones(&mut self, now_ms: u64, max: usize, sink: &mut impl EventSink<ShadowEvent>) -> usize {
         let mut forgotten = 0;
         while forgotten < max {
             let Some((deleted_ms, device)) = self.tombstone_order.first() else {
@@ -486,7 +488,7 @@ impl ShadowStore {
     }
 
     /// Logs then applies an event the command has already checked.
-    fn commit(&mut self, event: ShadowEvent, sink: &mut impl ShadowEventSink) {
+    fn commit(&mut self, event: ShadowEvent, sink: &mut impl EventSink<ShadowEvent>) {
         sink.record(&event);
         if let Err(e) = self.apply(event) {
             unreachable!("a checked command built an event that does not apply: {e}");

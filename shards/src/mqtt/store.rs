@@ -15,7 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shardhub_core::journal::encode_record;
-use shardhub_core::shadow::{ShadowEvent, ShadowEventSink, ShadowLimits, ShadowStore};
+use shardhub_core::shadow::{ShadowEvent, ShadowLimits, ShadowStore};
+use shardhub_core::EventSink;
 use shardhub_core::ShardId;
 use shardhub_net::mqtt::session::Message;
 use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
@@ -126,7 +127,7 @@ pub struct MqttStore {
 /// Appends shadow events to the log.
 pub struct ShadowSink<'a>(&'a Journal);
 
-impl ShadowEventSink for ShadowSink<'_> {
+impl EventSink<ShadowEvent> for ShadowSink<'_> {
     fn record(&mut self, event: &ShadowEvent) {
         self.0
             .append(|out| encode_record(&StoreEvent::Shadow(event.clone()), out));
