@@ -42,13 +42,7 @@ impl ClientConnection {
     }
 
     pub async fn connect(addr: SocketAddr) -> Result<Self, BenchError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| BenchError::Connect { addr, source })?;
-        // Batches are written whole; Nagle would only hold a batch's tail back.
-        stream
-            .set_nodelay(true)
-            .map_err(|source| BenchError::Io { addr, source })?;
+        let stream = connect_nodelay(addr).await?;
         Ok(Self {
             addr,
             stream,
@@ -121,6 +115,18 @@ impl ClientConnection {
         }
         Ok(())
     }
+}
+
+/// A TCP connection to `addr` with Nagle off: the loads write each batch or request whole,
+/// and Nagle would only hold its tail back.
+pub async fn connect_nodelay(addr: SocketAddr) -> Result<TcpStream, BenchError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|source| BenchError::Connect { addr, source })?;
+    stream
+        .set_nodelay(true)
+        .map_err(|source| BenchError::Io { addr, source })?;
+    Ok(stream)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bench_error::BenchError;
+use crate::client_connection::connect_nodelay;
 use crate::client_wait::ClientWait;
 
 /// Largest response head read; shardhub's are about 100 bytes.
@@ -133,13 +134,7 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub async fn connect(addr: SocketAddr, wait: ClientWait) -> Result<HttpClient, BenchError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| BenchError::Connect { addr, source })?;
-        // A request is written whole; Nagle would only delay it.
-        stream
-            .set_nodelay(true)
-            .map_err(|source| BenchError::Io { addr, source })?;
+        let stream = connect_nodelay(addr).await?;
         Ok(HttpClient {
             addr,
             stream,
