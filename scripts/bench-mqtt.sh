@@ -22,7 +22,8 @@ secs=${1:-3}
 started_at=$(date +%s)
 
 cargo build --release -q -p shardhub -p shardhub-bench
-B=target/release/shardhub-bench
+target_dir=${CARGO_TARGET_DIR:-target}
+B=$target_dir/release/shardhub-bench
 out=$(mktemp -d)
 results="$out/results.jsonl"
 notes="$out/notes.txt"
@@ -105,7 +106,7 @@ max_connections_per_shard = 20000
 publishes_per_sec = 10000000
 EOF
       rm -rf "$out/data"
-      target/release/shardhub serve --config "$out/shardhub.toml" --shards "$shards" \
+      "$target_dir/release/shardhub" serve --config "$out/shardhub.toml" --shards "$shards" \
         --mqtt 127.0.0.1:"$server_port" --resp 127.0.0.1:0 --http 127.0.0.1:0 \
         --data-dir "$out/data" 2>>"$out/$kind.log" &
       ;;

@@ -4,14 +4,17 @@
 # SECKILL.BUY with 1 and 2 shards in each seckill.durability mode, all with the same load.
 # Prints throughput and server CPU microseconds per request, with the CPU ratio to Redis+Lua.
 #
-#   scripts/bench-seckill.sh [SECONDS_PER_RUN]      (default 5; about 40 runs in all)
+#   scripts/bench-seckill.sh [SECONDS_PER_RUN]      (default 5; about 45 runs in all)
 #
-# Two workloads per server and pipeline depth (1 and 16):
+# Workloads per server and pipeline depth (1 and 16):
 #   reserve   stock far above what a run can take, so every BUY is accepted (the write path)
+#   capped    shardhub only: reserve under a per-user LIMIT too high to refuse anything, so
+#             each BUY also checks and updates the user's holding (compared with reserve's
+#             Redis+Lua, whose script has no per-user limit)
 #   sold-out  1000 units per SKU and many more BUYs, so nearly all are refused (the read path)
 # Every shardhub-bench run ends with its audit of the stock counts; a failed audit is marked
 # in the table and makes the script exit non-zero, without stopping the other runs.
-# Loopback only; every server it starts is stopped at the end.
+# Loopback only; every server it starts is stopped at the end. Honours CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -20,7 +23,8 @@ skus=10
 reserve_stock=1000000000 # per SKU; a run on this VM takes well under 1% of it
 soldout_stock=1000
 cargo build --release -q -p shardhub -p shardhub-bench
-B=target/release/shardhub-bench
+target_dir=${CARGO_TARGET_DIR:-target}
+B=$target_dir/release/shardhub-bench
 out=$(mktemp -d)
 pids=()
 status=0
@@ -41,15 +45,19 @@ wait_ping() { # port pid: until the server answers PING, failing early if it die
   echo "server on port $1 does not answer PING"; exit 1
 }
 stop_server() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-stock_of() { [ "$1" = reserve ] && echo "$reserve_stock" || echo "$soldout_stock"; }
+stock_of() { [ "$1" = sold-out ] && echo "$soldout_stock" || echo "$reserve_stock"; }
+capped_limit=1000000 # per user: far above what one user buys in a run
 
 # Labels are target/shards/durability/workload: the table below splits them.
 run_seckill() { # label-prefix target pid port
-  local prefix=$1 target=$2 pid=$3 port=$4
+  local prefix=$1 target=$2 pid=$3 port=$4 workloads=(reserve sold-out) limit
+  [ "$target" = shardhub ] && workloads=(reserve capped sold-out)
   for p in 1 16; do
-    for workload in reserve sold-out; do
+    for workload in "${workloads[@]}"; do
+      limit=()
+      [ "$workload" = capped ] && limit=(--limit "$capped_limit")
       $B seckill --addr 127.0.0.1:"$port" --target "$target" --connections "$conns" --pipeline "$p" \
-        --duration "$secs" --skus "$skus" --stock "$(stock_of $workload)" --server-pid "$pid" \
+        --duration "$secs" --skus "$skus" --stock "$(stock_of $workload)" "${limit[@]}" --server-pid "$pid" \
         --label "$prefix/$workload" --json >>"$out/results.jsonl" 2>>"$out/audit.log" || status=1
     done
   done
@@ -100,7 +108,7 @@ for shards in 1 2; do
     port=$(free_port)
     config="$out/seckill-$durability.toml"
     printf '[seckill]\ndurability = "%s"\n' "$durability" >"$config"
-    target/release/shardhub serve --config "$config" --shards "$shards" --data-dir "$out/data-$shards-$durability" \
+    "$target_dir/release/shardhub" serve --config "$config" --shards "$shards" --data-dir "$out/data-$shards-$durability" \
       --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 2>"$out/shardhub-$shards-$durability.log" &
     pids+=($!); wait_ping "$port" "${pids[-1]}"
     run_seckill "shardhub/$shards/$durability" shardhub "${pids[-1]}" "$port"
@@ -119,7 +127,7 @@ audit = {True: "PASS", False: "FAIL", None: "-"}
 print(f"{'target':<16}{'shards':>7}  {'durability':<11}{'P':>3}  {'workload':<9}{'req/s':>11}{'p99 ms':>9}"
       f"{'srv us/req':>12}{'CPU vs lua':>12}  audit")
 for r in rows:
-    base = ref.get((r["workload"], r["pipeline"]))
+    base = ref.get(("reserve" if r["workload"] == "capped" else r["workload"], r["pipeline"]))
     cpu = r["server_cpu_us_per_req"]
     ratio = cpu / base["server_cpu_us_per_req"] if base else float("nan")
     print(f"{r['target']:<16}{r['shards']:>7}  {r['durability']:<11}{r['pipeline']:>3}  {r['workload']:<9}"

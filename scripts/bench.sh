@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-5}
 conns=${BENCH_CONNECTIONS:-50}
 cargo build --release -q -p shardhub -p shardhub-bench
-B=target/release/shardhub-bench
+target_dir=${CARGO_TARGET_DIR:-target}
+B=$target_dir/release/shardhub-bench
 out=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -49,7 +50,7 @@ done
 
 for shards in 1 2; do
   port=$(free_port)
-  target/release/shardhub serve --shards "$shards" --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 \
+  "$target_dir/release/shardhub" serve --shards "$shards" --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 \
     --data-dir "$out/data$shards" 2>"$out/shardhub$shards.log" &
   pids+=($!); wait_port "$port"
   run_matrix "shardhub-${shards}s" "${pids[-1]}" "$port" "${cmds[@]}"

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
@@ -93,17 +93,21 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
         shard.note_drain_activity();
         let parser = RequestParser::new(shard.request_limits.get());
         let mut broken = false;
+        // One clock read per request: a command's latency runs from the end of the one
+        // before it in this batch (its framing included) to the end of its own dispatch.
+        let mut now = Instant::now();
         loop {
             match parser.next(&mut rbuf) {
                 Ok(Some(request)) => {
-                    let started = Instant::now();
+                    let started = now;
                     let (command, outcome) = dispatch(shard, session, request, started);
+                    now = Instant::now();
                     // After dispatch: HELLO's own reply already speaks the new protocol.
                     let protocol = session.protocol;
                     match outcome {
                         Outcome::Now(reply) => {
+                            record(shard, command, now - started, reply.is_error());
                             if slots.is_empty() {
-                                record(shard, command, started, reply.is_error());
                                 reply.encode(protocol, &mut wbuf);
                             } else {
                                 slots.push_back(Slot::Ready(reply, protocol));
@@ -141,7 +145,7 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
                     started,
                 } => {
                     let reply = future.await;
-                    record(shard, command, started, reply.is_error());
+                    record(shard, command, started.elapsed(), reply.is_error());
                     reply.encode(protocol, &mut wbuf);
                 }
             }
@@ -165,10 +169,10 @@ async fn run(shard: &Rc<Shard>, stream: &mut TcpStream, session: &mut Session) {
     }
 }
 
-fn record(shard: &Shard, command: Option<usize>, started: Instant, error: bool) {
+fn record(shard: &Shard, command: Option<usize>, elapsed: Duration, error: bool) {
     let mut metrics = shard.metrics.borrow_mut();
     match command {
-        Some(index) => metrics.record_command(index, started.elapsed(), error),
+        Some(index) => metrics.record_command(index, elapsed, error),
         None => metrics.unknown_commands += 1,
     }
 }

@@ -50,3 +50,32 @@ fn health_readiness_and_metrics() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["error"]["code"], "not_found");
 }
+
+/// A command answered at once but queued behind a BUY that waits for the log is still counted.
+#[test]
+fn commands_queued_behind_a_waiting_reply_are_counted() {
+    let server = Server::start(1);
+    let mut c = server.client();
+    let _: () = redis::cmd("STOCK.SET").arg("sku:m").arg(10).query(&mut c).unwrap();
+    let (order, first, second): (String, String, String) = redis::pipe()
+        .cmd("SECKILL.BUY")
+        .arg("sku:m")
+        .arg("u1")
+        .cmd("PING")
+        .cmd("PING")
+        .query(&mut c)
+        .unwrap();
+    assert!(!order.is_empty());
+    assert_eq!((first.as_str(), second.as_str()), ("PONG", "PONG"));
+    let (_, text) = server.http_get("/metrics");
+    let count = |command: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("shardhub_commands_by_name_total{") && l.contains(&format!("command=\"{command}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(count("ping"), 2, "{text}");
+    assert_eq!(count("seckill.buy"), 1, "{text}");
+}

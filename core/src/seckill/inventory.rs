@@ -44,7 +44,9 @@ struct Sku {
     /// Units one user may hold (reserved + sold); 0 means no cap.
     limit: u64,
     hold_ms: u64,
-    /// Units each user holds in this sale; a user holding nothing has no entry.
+    /// Units each user holds in this sale; a user holding nothing has no entry. Kept only
+    /// under a `limit`: nothing else reads it, and an uncapped sale of a million buyers would
+    /// otherwise pay a table of a million users and a lookup in it on every BUY.
     holdings: HashMap<Bytes, u64, RandomState>,
     /// (user, REQID) -> the order that REQID created in this sale.
     reqids: HashMap<(Bytes, Bytes), OrderId, RandomState>,
@@ -246,8 +248,7 @@ impl Inventory {
         if s.available < qty {
             return Err(SeckillError::SoldOut);
         }
-        let held = s.holdings.get(&buy.user).copied().unwrap_or(0);
-        if s.limit > 0 && held + qty > s.limit {
+        if s.limit > 0 && s.holdings.get(&buy.user).copied().unwrap_or(0) + qty > s.limit {
             return Err(SeckillError::Limit);
         }
         if self.orders.len() >= self.limits.orders_max {
@@ -441,7 +442,9 @@ impl Inventory {
                     .checked_sub(units)
                     .ok_or(Inconsistent("reservation beyond stock"))?;
                 s.reserved += units;
-                *s.holdings.entry(user.clone()).or_insert(0) += units;
+                if s.limit > 0 {
+                    *s.holdings.entry(user.clone()).or_insert(0) += units;
+                }
                 if let Some(reqid) = reqid {
                     s.reqids.insert((user.clone(), reqid), id);
                 }
@@ -527,7 +530,11 @@ impl Inventory {
 
     /// Rebuilds an inventory from [`Inventory::snapshot`] bytes.
     pub fn restore(bytes: &[u8], limits: InventoryLimits) -> Result<Inventory, postcard::Error> {
-        let snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        let mut snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        // Snapshots from before uncapped sales stopped keeping holdings may still carry them.
+        for s in snapshot.skus.values_mut().filter(|s| s.limit == 0) {
+            s.holdings = HashMap::default();
+        }
         let mut reserved: Vec<(u64, OrderId, u64)> = snapshot
             .orders
             .iter()
@@ -579,7 +586,9 @@ impl Inventory {
                 OrderState::Paid => *sold.entry(&o.sku).or_default() += units,
                 _ => continue,
             }
-            *held.entry((&o.sku, &o.user)).or_default() += units;
+            if s.limit > 0 {
+                *held.entry((&o.sku, &o.user)).or_default() += units;
+            }
         }
         if reserved_orders != self.reserved_orders {
             return Err(format!(
