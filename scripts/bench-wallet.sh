@@ -23,10 +23,11 @@
 # BENCH_CONNECTIONS (default 4) sets the connections per HTTP run, each with one request in
 # flight. The server runs one shard pinned to the host's last CPU, as `server.pin_cpus`
 # pins shards in production, and the HTTP clients are confined to the other CPUs, so they
-# never take the shard's core or its caches. The raw loop runs alone on the shard's CPU (the
-# server idles meanwhile): the same core for the ceiling and the served rate. BENCH_PIN=0 leaves all
-# unpinned (the scheduler then moves them over the same cores). The CPU-per-op figures, not
-# ops/s, are the ones to compare: ops/s is bounded by the client on a small host.
+# never take the shard's core or its caches. The raw loop runs alone on the shard's CPU
+# (the server idles meanwhile): the same core for the ceiling and the served rate.
+# BENCH_PIN=0 leaves everything unpinned (the scheduler then moves it over the same cores).
+# The CPU-per-op figures, not ops/s, are the ones to compare: ops/s is bounded by the
+# client on a small host.
 # The keystore gets a cheap KDF (1 MiB, 1 pass), which only shortens start-up. Loopback only,
 # free ports, a temporary directory for config, passphrase, data and log; the server is
 # stopped at the end. Honours CARGO_TARGET_DIR.
