@@ -21,9 +21,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-3}
 started_at=$(date +%s)
 
-cargo build --release -q -p shardhub -p shardhub-bench
-target_dir=${CARGO_TARGET_DIR:-target}
-B=$target_dir/release/shardhub-bench
+source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 results="$out/results.jsonl"
 notes="$out/notes.txt"
@@ -63,7 +61,6 @@ echo "open files: hard limit $hard; connect runs of ${counts[*]} connections"
 # ephemeral port search stalls every connect (bench/src/mqtt_client.rs); two cover 15k.
 bind="127.0.0.1,127.0.0.2"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open"; exit 1; }
 
 # Starts a server, sets $server_pid and $server_port. $1: mosquitto | shardhub-1s | shardhub-2s.
@@ -106,7 +103,7 @@ max_connections_per_shard = 20000
 publishes_per_sec = 10000000
 EOF
       rm -rf "$out/data"
-      "$target_dir/release/shardhub" serve --config "$out/shardhub.toml" --shards "$shards" \
+      "$SHARDHUB" serve --config "$out/shardhub.toml" --shards "$shards" \
         --mqtt 127.0.0.1:"$server_port" --resp 127.0.0.1:0 --http 127.0.0.1:0 \
         --data-dir "$out/data" 2>>"$out/$kind.log" &
       ;;

@@ -22,9 +22,7 @@ conns=${BENCH_CONNECTIONS:-50}
 skus=10
 reserve_stock=1000000000 # per SKU; a run on this VM takes well under 1% of it
 soldout_stock=1000
-cargo build --release -q -p shardhub -p shardhub-bench
-target_dir=${CARGO_TARGET_DIR:-target}
-B=$target_dir/release/shardhub-bench
+source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 pids=()
 status=0
@@ -35,7 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ping() { # port pid: until the server answers PING, failing early if it died
   for _ in $(seq 100); do
     [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
@@ -108,7 +105,7 @@ for shards in 1 2; do
     port=$(free_port)
     config="$out/seckill-$durability.toml"
     printf '[seckill]\ndurability = "%s"\n' "$durability" >"$config"
-    "$target_dir/release/shardhub" serve --config "$config" --shards "$shards" --data-dir "$out/data-$shards-$durability" \
+    "$SHARDHUB" serve --config "$config" --shards "$shards" --data-dir "$out/data-$shards-$durability" \
       --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 2>"$out/shardhub-$shards-$durability.log" &
     pids+=($!); wait_ping "$port" "${pids[-1]}"
     run_seckill "shardhub/$shards/$durability" shardhub "${pids[-1]}" "$port"

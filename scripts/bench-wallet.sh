@@ -51,9 +51,7 @@ else
   pin_cpus=false
   pin_note="unpinned"
 fi
-target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p shardhub -p shardhub-bench
-B=$target_dir/release/shardhub-bench
+source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 results="$out/results.jsonl"
 errors="$out/errors.log"
@@ -68,7 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { # port pid: until GET /readyz answers 200, failing early if the server died
   for _ in $(seq 150); do
     python3 - "$1" 2>/dev/null <<'PY' && return 0
@@ -95,7 +92,7 @@ kdf_memory_kib = 1024
 kdf_iterations = 1
 EOF
 port=$(free_port)
-"${pin_server[@]}" "$target_dir/release/shardhub" serve --config "$out/shardhub.toml" --shards 1 --data-dir "$out/data" \
+"${pin_server[@]}" "$SHARDHUB" serve --config "$out/shardhub.toml" --shards 1 --data-dir "$out/data" \
   --resp 127.0.0.1:0 --mqtt 127.0.0.1:0 --http 127.0.0.1:"$port" >"$out/shardhub.log" 2>&1 &
 pids+=($!)
 server_pid=${pids[-1]}

@@ -10,15 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 conns=${BENCH_CONNECTIONS:-50}
-cargo build --release -q -p shardhub -p shardhub-bench
-target_dir=${CARGO_TARGET_DIR:-target}
-B=$target_dir/release/shardhub-bench
+source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open"; exit 1; }
 
 run_matrix() { # label pid port commands...
@@ -50,7 +47,7 @@ done
 
 for shards in 1 2; do
   port=$(free_port)
-  "$target_dir/release/shardhub" serve --shards "$shards" --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 \
+  "$SHARDHUB" serve --shards "$shards" --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 \
     --data-dir "$out/data$shards" 2>"$out/shardhub$shards.log" &
   pids+=($!); wait_port "$port"
   run_matrix "shardhub-${shards}s" "${pids[-1]}" "$port" "${cmds[@]}"

@@ -1,0 +1,8 @@
+# Sourced by the bench scripts (from the repository root): builds the release binaries once,
+# names them, and gives a free loopback port. Honours CARGO_TARGET_DIR.
+target_dir=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p shardhub -p shardhub-bench
+B=$target_dir/release/shardhub-bench
+SHARDHUB=$target_dir/release/shardhub
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
