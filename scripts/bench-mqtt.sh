@@ -58,7 +58,7 @@ for n in 5000 10000 15000; do
 done
 echo "open files: hard limit $hard; connect runs of ${counts[*]} connections"
 # One source address reaches one server through about 14k connections before the kernel's
-# ephemeral port search stalls every connect (bench/src/mqtt_client.rs); two cover 15k.
+# ephemeral port search stalls every connect (bench/src/mqtt/client.rs); two cover 15k.
 bind="127.0.0.1,127.0.0.2"
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open"; exit 1; }

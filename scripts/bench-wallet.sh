@@ -9,7 +9,7 @@
 #
 # The HTTP loads run twice: with the client asleep between answers (`--client-wait sleep`)
 # and spinning on its sockets (`spin`). On loopback the server's send pays for waking a
-# sleeping client, which a client across a network never costs it (bench/src/client_wait.rs);
+# sleeping client, which a client across a network never costs it (bench/src/wallet/client_wait.rs);
 # `spin` is the server's own work.
 #
 # Prints ops/s, p99 latency, CPU microseconds per op (the server's for plain and secure, the

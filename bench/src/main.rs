@@ -14,56 +14,11 @@
 //! Client side, the harness speaks RESP through `shardhub_net::resp`'s codecs, MQTT through
 //! `shardhub_net::mqtt`'s, and the wallet's secure channel through `shardhub_crypto::gm`.
 
-mod bench_error;
-mod buy_outcome;
-mod buy_request;
-mod chance;
-mod client_connection;
-mod client_wait;
-mod command_template;
-mod connection_runner;
-mod control_session;
-mod decimal;
-mod fast_rng;
-mod load_args;
-mod mesh_probe;
-mod mqtt_client;
-mod mqtt_connect_load;
-mod mqtt_connect_ramp;
-mod mqtt_connect_report;
-mod mqtt_flow;
-mod mqtt_load;
-mod mqtt_open_files;
-mod mqtt_packet_ids;
-mod mqtt_payload;
-mod mqtt_publish_template;
-mod mqtt_publisher;
-mod mqtt_pubsub_load;
-mod mqtt_pubsub_report;
-mod mqtt_server_rss;
-mod mqtt_subscriber;
-mod order_ledger;
-mod percentiles;
-mod ping_server;
-mod process_cpu_clock;
-mod request_scan;
-mod resp_load;
-mod resp_reply;
-mod run_limit;
-mod seckill_load;
-mod seckill_report;
-mod seckill_setup;
-mod seckill_target;
-mod seckill_workload;
-mod stock_audit;
-mod stock_levels;
-mod wallet_channel;
-mod wallet_http;
-mod wallet_load;
-mod wallet_op;
-mod wallet_raw;
-mod wallet_report;
-mod wallet_secure;
+mod common;
+mod mqtt;
+mod resp;
+mod seckill;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -83,27 +38,27 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Pipelined load of one RESP command template (like redis-benchmark -P).
-    Resp(resp_load::RespArgs),
+    Resp(resp::load::RespArgs),
     /// Flash-sale load: SECKILL.BUY (or Redis's Lua stock script), then an audit of the stock.
-    Seckill(seckill_load::SeckillArgs),
+    Seckill(seckill::args::SeckillArgs),
     /// Cross-shard mesh round trips through `MESH PING`, as measured by the server.
-    Mesh(mesh_probe::MeshArgs),
+    Mesh(resp::mesh_probe::MeshArgs),
     /// MQTT load: connection ramp (memory per connection), fan-in and fan-out.
-    Mqtt(mqtt_load::MqttArgs),
+    Mqtt(mqtt::MqttArgs),
     /// Light-wallet load: addresses and ETH/BTC signatures, in-process, plain HTTP or secure channel.
-    Wallet(wallet_load::WalletArgs),
+    Wallet(wallet::load::WalletArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
-    TokioPingServer(ping_server::PingServerArgs),
+    TokioPingServer(resp::ping_server::PingServerArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Resp(args) => resp_load::run(args),
-        Command::Seckill(args) => seckill_load::run(args),
-        Command::Mesh(args) => mesh_probe::run(args),
-        Command::Mqtt(args) => mqtt_load::run(args),
-        Command::Wallet(args) => wallet_load::run(args),
-        Command::TokioPingServer(args) => ping_server::run(args),
+        Command::Resp(args) => resp::load::run(args),
+        Command::Seckill(args) => seckill::load::run(args),
+        Command::Mesh(args) => resp::mesh_probe::run(args),
+        Command::Mqtt(args) => mqtt::run(args),
+        Command::Wallet(args) => wallet::load::run(args),
+        Command::TokioPingServer(args) => resp::ping_server::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -117,7 +117,7 @@ pub enum ShadowError {
     /// 400: `clientToken` is longer than 64 bytes.
     #[error("clientToken must be at most 64 bytes")]
     ClientTokenTooLong,
-    /// 400: `desired` or `reported` is nested deeper than the limits' `max_depth`.
+    /// 400: `desired` or `reported` is nested deeper than the limits' `depth_max`.
     #[error("JSON contains too many levels of nesting")]
     TooDeep,
     /// 404: get or delete of a shadow that does not exist.
@@ -181,3 +181,9 @@ impl ShadowError {
         }
     }
 }
+
+/// A broken invariant of a state machine, described: a bug, or state that was damaged
+/// before it was replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BrokenInvariant(pub String);

@@ -21,7 +21,7 @@ pub mod seckill;
 pub mod shadow;
 pub mod slot;
 
-pub use error::{KeyspaceError, SeckillError};
+pub use error::{BrokenInvariant, KeyspaceError, SeckillError};
 pub use event_sink::EventSink;
 pub use keyspace::{KeyOp, KeyReply, Keyspace, KeyspaceLimits};
 pub use slot::{key_hash_slot, ShardId, Slot, SlotTable, SLOT_COUNT};

@@ -1,37 +1,30 @@
-//! The shardhub daemon: thread-per-core shards on monoio, the cross-shard mesh, listeners and
-//! connection drivers that feed bytes to `shardhub-net` and commands to `shardhub-core`, the
-//! tokio sidecar, configuration, metrics and the process lifecycle.
+//! The shardhub daemon: thread-per-core shards on monoio, the services each shard assembles
+//! (one per workload), the mesh between shards, the protocol front ends, storage, metrics,
+//! configuration and the process lifecycle.
 //!
-//! Reading order for a newcomer: [`server`] (start-up and shutdown), [`shard`] (one executor
-//! thread and what it owns), [`mesh`] (how shards talk), [`resp_conn`] and [`cmd`] (a RESP
-//! request from bytes to reply), then [`seckill_owner`] and [`journal`] (flash sales and
-//! their durable log), [`mqtt`] (the IoT gateway) and [`wallet`] (the light wallet).
+//! Reading order for a newcomer (docs/architecture.md draws it):
+//! - [`server`] starts the process and drains it; [`shard`] assembles one shard's services
+//!   and routes mesh messages to them.
+//! - [`runtime`]: the executor, the mesh, the service trait and the one "now or later"
+//!   answer, the shard context, the sidecar. [`storage`]: the logs. [`metrics`]: the one
+//!   Prometheus writer. [`config`].
+//! - Front ends: [`resp`] (the Redis protocol) and [`http`]; the MQTT driver lives with its
+//!   broker.
+//! - Services, one per workload, none importing another: [`kv`] (the key space),
+//!   [`seckill`] (flash sales), [`mqtt`] (the IoT gateway), [`wallet`] (the light wallet),
+//!   and [`admin`] (metrics and health).
 
-pub mod clients;
-pub mod cmd;
+pub mod admin;
 pub mod config;
-pub mod data_dir;
-pub mod durable_log;
 pub mod error;
-pub mod http_conn;
-pub mod journal;
-pub mod lifecycle;
-pub mod listener;
-pub mod logging;
-pub mod mesh;
+pub mod http;
+pub mod kv;
 pub mod metrics;
 pub mod mqtt;
-pub mod read_buf;
-pub mod resp_conn;
-pub mod rlimits;
+pub mod resp;
 pub mod runtime;
-pub mod seckill_front;
-pub mod seckill_metrics;
-pub mod seckill_owner;
+pub mod seckill;
 pub mod server;
 pub mod shard;
-pub mod shard_op;
-pub mod shared;
-pub mod sidecar;
-pub mod signal;
+pub mod storage;
 pub mod wallet;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use shardhub::config::{Config, Overrides};
-use shardhub::{logging, server};
+use shardhub::runtime::logging;
+use shardhub::server;
 
 /// A shard-per-core server for flash sales (RESP), IoT devices (MQTT) and light wallets (HTTP).
 #[derive(Parser)]

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Overrides};
 use crate::error::ServerError;
-use crate::listener::bind_reuseport;
-use crate::logging::LogHandle;
-use crate::shard::{self, ShardListeners, StartReport};
-use crate::shared::{Ports, Shared};
-use crate::sidecar::{self, ReloadContext};
+use crate::runtime::listener::bind_reuseport;
+use crate::runtime::logging::LogHandle;
+use crate::runtime::shared::{Ports, Shared};
+use crate::runtime::sidecar::{self, ReloadContext};
+use crate::shard::{self, ShardListeners, ShardStart, ShardWire, StartReport};
+use crate::wallet::WalletShared;
 
 /// How long shards may take to build their runtimes and start listening.
 const SHARD_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,9 +38,9 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         path: config.server.data_dir.clone(),
         source: e,
     })?;
-    let _data_lock = crate::data_dir::claim(&config.server.data_dir, shard_count)?;
-    crate::rlimits::check(&config);
-    let wallet = crate::wallet::WalletShared::open(&config).map_err(ServerError::Wallet)?;
+    let _data_lock = crate::storage::data_dir::claim(&config.server.data_dir, shard_count)?;
+    crate::runtime::rlimits::check(&config);
+    let wallet = Arc::new(WalletShared::open(&config)?);
 
     let backlog = config.listen.backlog;
     let resp = bind_reuseport("RESP", &config.listen.resp, shard_count, backlog)?;
@@ -53,8 +54,19 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let mqtt_addr = mqtt[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
     let http_addr = http[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
 
-    let (endpoints, doorbells) = crate::mesh::build(shard_count, config.mesh.ring_capacity);
-    let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports, wallet));
+    let (endpoints, doorbells) = crate::runtime::mesh::build::<ShardWire>(shard_count, config.mesh.ring_capacity);
+    let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
+    let (drain_tx, drain_rx) = mpsc::channel();
+    let reloaded_wallet = wallet.clone();
+    let reload = ReloadContext {
+        shared: shared.clone(),
+        path: args.config_path,
+        overrides: args.overrides,
+        log: Some(args.log),
+        // The keys file may change while the config does not: it is read on every reload.
+        hooks: vec![Box::new(move |config: &Config| reloaded_wallet.reload(&config.wallet))],
+    };
+    let sidecar = sidecar::start(SIDECAR_QUEUE_MAX, Some(reload), drain_tx).map_err(ServerError::Sidecar)?;
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let (started_tx, started_rx) = mpsc::sync_channel::<StartReport>(shard_count);
     let listeners = resp
@@ -63,42 +75,34 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .zip(http)
         .map(|((resp, mqtt), http)| ShardListeners { resp, mqtt, http });
     for (id, (endpoint, listeners)) in endpoints.into_iter().zip(listeners).enumerate() {
-        let cpu = (config.server.pin_cpus && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
-        let shared = shared.clone();
+        let start = ShardStart {
+            id: id as u16,
+            shared: shared.clone(),
+            wallet: wallet.clone(),
+            sidecar: sidecar.clone(),
+            endpoint,
+            listeners,
+            cpu: (config.server.pin_cpus && !cpus.is_empty()).then(|| cpus[id % cpus.len()]),
+        };
         let started = started_tx.clone();
         std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard::run(id as u16, shared, endpoint, listeners, cpu, started))
-            .map_err(|e| ServerError::ShardStart { shard: id, source: e })?;
+            .spawn(move || shard::run(start, started))
+            .map_err(ServerError::Thread)?;
     }
     let deadline = Instant::now() + SHARD_START_TIMEOUT;
     for _ in 0..shard_count {
         let wait = deadline.saturating_duration_since(Instant::now());
         match started_rx.recv_timeout(wait) {
             Ok(Ok(_)) => {}
-            Ok(Err((id, e))) => {
-                return Err(ServerError::ShardStart {
-                    shard: usize::from(id),
-                    source: e,
-                })
-            }
+            Ok(Err((shard, source))) => return Err(ServerError::ShardStart { shard, source }),
             Err(_) => {
-                return Err(ServerError::ShardStart {
-                    shard: shard_count,
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "shards did not start in time"),
+                return Err(ServerError::ShardsTimedOut {
+                    secs: SHARD_START_TIMEOUT.as_secs(),
                 })
             }
         }
     }
-
-    let (drain_tx, drain_rx) = mpsc::channel();
-    let reload = ReloadContext {
-        shared: shared.clone(),
-        path: args.config_path,
-        overrides: args.overrides,
-        log: Some(args.log),
-    };
-    let _sidecar = sidecar::start(SIDECAR_QUEUE_MAX, Some(reload), drain_tx)?;
 
     shared.lifecycle.set_serving();
     tracing::info!(

@@ -308,3 +308,112 @@ fn a_shared_subscription_gives_each_message_to_one_member_on_any_shard() {
     seen.sort_unstable();
     assert_eq!(seen, (0..40).collect::<Vec<u16>>(), "each message exactly once");
 }
+
+/// The open MQTT connections per shard, as `/metrics` counts them.
+fn mqtt_connections(server: &Server) -> Vec<f64> {
+    (0..2)
+        .map(|shard| {
+            common::metric_sum(
+                &server.http_get("/metrics").1,
+                "shardhub_mqtt_connections",
+                &[&format!("shard=\"{shard}\"")],
+            )
+        })
+        .collect()
+}
+
+/// Connects `client_id` and says which shard took the connection.
+fn connect_on_some_shard(server: &Server, client_id: &str) -> (Client, usize) {
+    let before = mqtt_connections(server);
+    let client = Client::connect(server.mqtt_port, ProtocolVersion::V5, client_id);
+    let after = mqtt_connections(server);
+    let shard = (0..2).find(|&s| after[s] > before[s]).expect("a shard counted it");
+    (client, shard)
+}
+
+/// A publisher on one shard floods QoS 1 messages at subscribers on the other through a
+/// 16-slot ring, faster than that shard can deliver them. Whatever the broker acknowledges
+/// with success reaches every subscriber: a forward waits for room in the ring, or the
+/// publish is refused with 0x97 so the publisher retries. (It used to be counted as
+/// `forward_dropped` and acknowledged all the same.)
+#[test]
+fn acknowledged_publishes_are_never_dropped_on_a_full_ring() {
+    const MESSAGES: u16 = 3000;
+    const SUBSCRIBERS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shardhub.toml");
+    common::write_config(
+        &config,
+        "[mesh]\nring_capacity = 16\n[mqtt]\npublishes_per_sec = 1000000\nmax_inflight = 65535\nmax_queued_messages = 100000\n",
+    );
+    let server = Server::start_with(2, Some(&config), &[]);
+    // Subscribers on one shard, the publisher on the other.
+    let mut on_shard: [Vec<Client>; 2] = [Vec::new(), Vec::new()];
+    let mut n = 0;
+    while on_shard.iter().all(|s| s.len() < SUBSCRIBERS) || on_shard.iter().any(Vec::is_empty) {
+        let (client, shard) = connect_on_some_shard(&server, &format!("c-{n}"));
+        on_shard[shard].push(client);
+        n += 1;
+        assert!(n < 200, "SO_REUSEPORT spreads connections over both shards");
+    }
+    let far = if on_shard[0].len() >= SUBSCRIBERS { 0 } else { 1 };
+    let mut publisher = on_shard[1 - far].pop().unwrap();
+    let subscribers: Vec<_> = on_shard[far]
+        .drain(..SUBSCRIBERS)
+        .map(|mut c| {
+            c.subscribe("flood/#", QoS::AtLeastOnce);
+            std::thread::spawn(move || {
+                // Acknowledges and keeps every payload until the stream goes quiet.
+                c.stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                let mut got = std::collections::HashSet::new();
+                while let Some(Packet::Publish(p)) = c.recv() {
+                    c.send(Packet::PubAck(Ack::new(p.packet_id.unwrap())));
+                    got.insert(text(&p));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut burst = BytesMut::new();
+    for id in 1..=MESSAGES {
+        Packet::Publish(Publish {
+            qos: QoS::AtLeastOnce,
+            topic: MqttStr::from_static("flood/t"),
+            packet_id: NonZeroU16::new(id),
+            payload: id.to_string().into(),
+            ..Publish::default()
+        })
+        .encode(ProtocolVersion::V5, &mut burst)
+        .unwrap();
+    }
+    publisher.stream.write_all(&burst).unwrap();
+    let mut acknowledged = std::collections::HashSet::new();
+    let mut refused = 0;
+    for _ in 0..MESSAGES {
+        match publisher.recv() {
+            Some(Packet::PubAck(ack)) if ack.reason_code == ReasonCode::SUCCESS => {
+                acknowledged.insert(ack.packet_id.get().to_string());
+            }
+            Some(Packet::PubAck(ack)) => {
+                assert_eq!(ack.reason_code, ReasonCode::QUOTA_EXCEEDED, "a refusal to retry");
+                refused += 1;
+            }
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+    assert!(!acknowledged.is_empty());
+    for subscriber in subscribers {
+        let got = subscriber.join().unwrap();
+        let lost: Vec<_> = acknowledged.difference(&got).collect();
+        assert!(
+            lost.is_empty(),
+            "{} acknowledged messages never arrived ({refused} refused)",
+            lost.len()
+        );
+    }
+    let metrics = server.http_get("/metrics").1;
+    assert_eq!(
+        common::metric_sum(&metrics, "shardhub_mqtt_forward_dropped_total", &[]),
+        0.0
+    );
+}

@@ -91,8 +91,12 @@ impl Interest {
     }
 
     /// The trie and the counts agree. O(size): for tests.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        self.trie.check_invariants()?;
+    pub fn check_invariants(&self) -> Result<(), crate::error::BrokenInvariant> {
+        self.invariants().map_err(crate::error::BrokenInvariant)
+    }
+
+    pub(crate) fn invariants(&self) -> Result<(), String> {
+        self.trie.invariants()?;
         if self.trie.len() != self.counts.len() {
             return Err(format!(
                 "{} filters counted, {} in the trie",

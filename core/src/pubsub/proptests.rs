@@ -160,7 +160,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(trie.len(), model.len());
-            trie.check_invariants().map_err(TestCaseError::fail)?;
+            trie.check_invariants().map_err(|e| TestCaseError::fail(e.0))?;
         }
         for t in &topics {
             prop_assert_eq!(direct_matches(&trie, t), model_direct(&model, t), "topic {:?}", t);
@@ -184,7 +184,7 @@ proptest! {
         }
         prop_assert_eq!(trie.len(), 0);
         prop_assert_eq!(trie.node_count(), 0);
-        trie.check_invariants().map_err(TestCaseError::fail)?;
+        trie.check_invariants().map_err(|e| TestCaseError::fail(e.0))?;
     }
 
     #[test]
@@ -216,7 +216,7 @@ proptest! {
                 }
                 prop_assert_eq!(changed, want);
             }
-            interest.check_invariants().map_err(TestCaseError::fail)?;
+            interest.check_invariants().map_err(|e| TestCaseError::fail(e.0))?;
             prop_assert_eq!(interest.len(), counts.len());
         }
         for t in &topics {

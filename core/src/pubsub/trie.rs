@@ -632,7 +632,11 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTrie<K, V> {
 
     /// Checks the structure: no empty node below the root, the count of subscriptions, member
     /// indexes, child maps. O(size): for tests.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), crate::error::BrokenInvariant> {
+        self.invariants().map_err(crate::error::BrokenInvariant)
+    }
+
+    pub(crate) fn invariants(&self) -> Result<(), String> {
         let count = self.root.check(true, 0)?;
         if count != self.len {
             return Err(format!("len {} but {count} subscriptions stored", self.len));

@@ -29,6 +29,16 @@ pub struct InventoryLimits {
     pub qty_max: u32,
 }
 
+impl Sku {
+    /// The no-oversell equation: every unit is available, reserved or sold, and no more.
+    fn is_balanced(&self) -> bool {
+        self.available
+            .checked_add(self.reserved)
+            .and_then(|n| n.checked_add(self.sold))
+            == Some(self.total)
+    }
+}
+
 /// A SKU's current sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sku {
@@ -408,6 +418,7 @@ impl Inventory {
                 let before = s.available;
                 s.available = add_signed(s.available, delta).map_err(|_| Inconsistent("restock below zero"))?;
                 s.total = add_signed(s.total, delta).map_err(|_| Inconsistent("restock below zero"))?;
+                debug_assert!(s.is_balanced(), "{s:?}");
                 let after = s.available;
                 let stored = s.name.clone();
                 self.note_availability(&stored, before, after);
@@ -448,6 +459,7 @@ impl Inventory {
                 if let Some(reqid) = reqid {
                     s.reqids.insert((user.clone(), reqid), id);
                 }
+                debug_assert!(s.is_balanced(), "{s:?}");
                 let generation = s.generation;
                 let after = s.available;
                 let order = Order::new(sku.clone(), user, qty, generation, at_ms, expires_ms);
@@ -490,10 +502,12 @@ impl Inventory {
         s.reserved -= units;
         if to == OrderState::Paid {
             s.sold += units;
+            debug_assert!(s.is_balanced(), "{s:?}");
             return Ok(());
         }
         let before = s.available;
         s.available += units;
+        debug_assert!(s.is_balanced(), "{s:?}");
         let after = s.available;
         if let Some(held) = s.holdings.get_mut(&order.user) {
             *held -= units;
@@ -558,7 +572,11 @@ impl Inventory {
 
     /// Checks the no-oversell equations for every SKU against its orders; returns what is
     /// wrong. O(orders): for tests and for the check after a replay.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), crate::error::BrokenInvariant> {
+        self.invariants().map_err(crate::error::BrokenInvariant)
+    }
+
+    pub(crate) fn invariants(&self) -> Result<(), String> {
         let mut reserved: HashMap<&Bytes, u64> = HashMap::new();
         let mut sold: HashMap<&Bytes, u64> = HashMap::new();
         let mut held: HashMap<(&Bytes, &Bytes), u64> = HashMap::new();

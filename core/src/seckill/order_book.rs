@@ -64,6 +64,11 @@ impl OrderBook {
         }
         slot.len += 1;
         self.len += 1;
+        debug_assert_eq!(
+            slot.chunks.len().saturating_sub(1) * CHUNK_ORDERS + slot.chunks.last().map_or(0, Vec::len),
+            slot.len,
+            "full chunks and the last one hold the slot's orders"
+        );
         true
     }
 

@@ -74,11 +74,11 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 const LIMITS: ShadowLimits = ShadowLimits {
-    max_request_bytes: 8 * 1024,
-    max_document_bytes: 8 * 1024,
-    max_depth: 6,
-    max_shadows: 100,
-    max_tombstones: 2,
+    request_bytes_max: 8 * 1024,
+    document_bytes_max: 8 * 1024,
+    depth_max: 6,
+    shadows_max: 100,
+    tombstones_max: 2,
     tombstone_ms: 60_000,
 };
 
@@ -291,7 +291,7 @@ impl Harness {
 
     fn delete_model(&mut self, name: &str, version: u64) {
         self.expire_model(4);
-        while self.tombstones.len() >= LIMITS.max_tombstones {
+        while self.tombstones.len() >= LIMITS.tombstones_max {
             let oldest = self
                 .tombstones
                 .iter()
@@ -304,7 +304,7 @@ impl Harness {
     }
 
     fn check(&self) -> Result<(), TestCaseError> {
-        self.live.check_invariants().map_err(TestCaseError::fail)?;
+        self.live.check_invariants().map_err(|e| TestCaseError::fail(e.0))?;
         prop_assert_eq!(self.live.len(), self.model.len());
         prop_assert_eq!(self.live.tombstones_len(), self.tombstones.len());
         for d in 0..DEVICES {

@@ -52,7 +52,7 @@ pub(crate) struct UpdateRequest {
 }
 
 /// Parses and checks an update request (its size was checked before).
-pub(crate) fn parse_update(bytes: &[u8], max_depth: usize) -> Result<UpdateRequest, ShadowError> {
+pub(crate) fn parse_update(bytes: &[u8], depth_max: usize) -> Result<UpdateRequest, ShadowError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ShadowError::InvalidJson)?;
     let Value::Object(mut top) = value else {
         return Err(ShadowError::NotAnObject);
@@ -74,8 +74,8 @@ pub(crate) fn parse_update(bytes: &[u8], max_depth: usize) -> Result<UpdateReque
     if state.is_empty() {
         return Err(ShadowError::EmptyState);
     }
-    let desired = section(state.remove("desired"), ShadowError::InvalidDesired, max_depth)?;
-    let reported = section(state.remove("reported"), ShadowError::InvalidReported, max_depth)?;
+    let desired = section(state.remove("desired"), ShadowError::InvalidDesired, depth_max)?;
+    let reported = section(state.remove("reported"), ShadowError::InvalidReported, depth_max)?;
     Ok(UpdateRequest {
         desired,
         reported,
@@ -84,12 +84,12 @@ pub(crate) fn parse_update(bytes: &[u8], max_depth: usize) -> Result<UpdateReque
     })
 }
 
-fn section(value: Option<Value>, invalid: ShadowError, max_depth: usize) -> Result<SectionPatch, ShadowError> {
+fn section(value: Option<Value>, invalid: ShadowError, depth_max: usize) -> Result<SectionPatch, ShadowError> {
     match value {
         None => Ok(SectionPatch::Absent),
         Some(Value::Null) => Ok(SectionPatch::Clear),
         Some(Value::Object(object)) => {
-            if object_depth(&object) > max_depth {
+            if object_depth(&object) > depth_max {
                 return Err(ShadowError::TooDeep);
             }
             Ok(SectionPatch::Merge(object))

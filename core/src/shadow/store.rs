@@ -9,7 +9,7 @@
 //! Versions: the first update creates a shadow at version 1 and every accepted update adds 1.
 //! A delete keeps a tombstone with the deleted version, and an update within `tombstone_ms`
 //! (48 hours, as AWS) continues from it, so a client never sees a version go backwards; after
-//! that, or once the tombstone made room for newer ones (`max_tombstones`), the device starts
+//! that, or once the tombstone made room for newer ones (`tombstones_max`), the device starts
 //! again at version 1.
 
 use std::collections::{BTreeSet, HashMap};
@@ -28,18 +28,18 @@ use crate::event_sink::EventSink;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShadowLimits {
     /// Largest update request payload, in bytes (checked before parsing).
-    pub max_request_bytes: usize,
+    pub request_bytes_max: usize,
     /// Largest desired section, and largest reported section, an update may leave, in bytes of
     /// compact JSON. Metadata does not count (as AWS).
-    pub max_document_bytes: usize,
+    pub document_bytes_max: usize,
     /// Deepest desired or reported object in a request; the section itself is level 1 and each
     /// nested object or array one more.
-    pub max_depth: usize,
+    pub depth_max: usize,
     /// Most shadows the shard holds; an update that would create one more is refused with 429.
-    pub max_shadows: usize,
+    pub shadows_max: usize,
     /// Most tombstones of deleted shadows kept; the oldest is forgotten to make room (at least
     /// one is always kept while needed).
-    pub max_tombstones: usize,
+    pub tombstones_max: usize,
     /// How long a tombstone keeps a deleted shadow's version.
     pub tombstone_ms: u64,
 }
@@ -48,11 +48,11 @@ impl Default for ShadowLimits {
     /// AWS's shadow limits: 8 KiB, depth 6, versions kept 48 hours after a delete.
     fn default() -> Self {
         Self {
-            max_request_bytes: 8 * 1024,
-            max_document_bytes: 8 * 1024,
-            max_depth: 6,
-            max_shadows: 100_000,
-            max_tombstones: 100_000,
+            request_bytes_max: 8 * 1024,
+            document_bytes_max: 8 * 1024,
+            depth_max: 6,
+            shadows_max: 100_000,
+            tombstones_max: 100_000,
             tombstone_ms: 48 * 3600 * 1000,
         }
     }
@@ -328,16 +328,16 @@ impl ShadowStore {
         now_ms: u64,
         sink: &mut impl EventSink<ShadowEvent>,
     ) -> Result<UpdateReplies, ShadowError> {
-        if request.len() > self.limits.max_request_bytes {
+        if request.len() > self.limits.request_bytes_max {
             return Err(ShadowError::TooLarge);
         }
-        let request = parse_update(request, self.limits.max_depth)?;
+        let request = parse_update(request, self.limits.depth_max)?;
         let previous = self.shadows.get(device);
         let current_version = self.version_of(device, now_ms);
         if request.version.is_some_and(|v| v != current_version) {
             return Err(ShadowError::VersionConflict);
         }
-        if previous.is_none() && self.shadows.len() >= self.limits.max_shadows {
+        if previous.is_none() && self.shadows.len() >= self.limits.shadows_max {
             return Err(ShadowError::TooManyShadows);
         }
         let timestamp_s = now_ms / 1000;
@@ -348,7 +348,7 @@ impl ShadowStore {
             if let SectionPatch::Merge(patch) = patch {
                 let mut merged = section.cloned().unwrap_or_default();
                 merge_section(&mut merged, &mut Map::new(), patch, timestamp_s);
-                if encoded_len(&merged) > self.limits.max_document_bytes {
+                if encoded_len(&merged) > self.limits.document_bytes_max {
                     return Err(ShadowError::TooLarge);
                 }
             }
@@ -431,7 +431,7 @@ impl ShadowStore {
     ) -> Result<Deleted, ShadowError> {
         let version = self.get(device)?.version;
         self.expire_tombstones(now_ms, TOMBSTONES_FORGOTTEN_PER_DELETE, sink);
-        while self.tombstones.len() >= self.limits.max_tombstones.max(1) {
+        while self.tombstones.len() >= self.limits.tombstones_max.max(1) {
             let Some((_, oldest)) = self.tombstone_order.first() else {
                 break;
             };
@@ -534,6 +534,7 @@ impl ShadowStore {
                 }
                 shadow.version = version;
                 shadow.updated_ms = at_ms;
+                debug_assert!(shadow.check().is_ok(), "{:?}", shadow.check());
             }
             ShadowEvent::Deleted { device, version, at_ms } => {
                 let shadow = self
@@ -561,6 +562,11 @@ impl ShadowStore {
                 }
             }
         }
+        debug_assert_eq!(
+            self.tombstone_order.len(),
+            self.tombstones.len(),
+            "every tombstone is in the expiry order"
+        );
         Ok(())
     }
 
@@ -626,7 +632,11 @@ impl ShadowStore {
 
     /// Checks every shadow (no empty section, metadata mirroring its section, a version) and
     /// the tombstones. O(size): for tests and for the check after a replay.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), crate::error::BrokenInvariant> {
+        self.invariants().map_err(crate::error::BrokenInvariant)
+    }
+
+    pub(crate) fn invariants(&self) -> Result<(), String> {
         for (device, shadow) in &self.shadows {
             shadow.check().map_err(|e| format!("{device}: {e}"))?;
             if self.tombstones.contains_key(device) {

@@ -279,8 +279,8 @@ fn version_conflict() {
 #[test]
 fn size_limits_give_413() {
     let limits = ShadowLimits {
-        max_request_bytes: 200,
-        max_document_bytes: 60,
+        request_bytes_max: 200,
+        document_bytes_max: 60,
         ..ShadowLimits::default()
     };
     let mut s = ShadowStore::new(limits);
@@ -312,7 +312,7 @@ fn size_limits_give_413() {
 #[test]
 fn depth_limit_gives_400() {
     let mut s = ShadowStore::new(ShadowLimits {
-        max_depth: 2,
+        depth_max: 2,
         ..ShadowLimits::default()
     });
     let mut log = Vec::new();
@@ -341,7 +341,7 @@ fn missing_shadows_give_404() {
 #[test]
 fn a_full_shard_refuses_new_shadows_with_429() {
     let mut s = ShadowStore::new(ShadowLimits {
-        max_shadows: 2,
+        shadows_max: 2,
         ..ShadowLimits::default()
     });
     let mut log = Vec::new();
@@ -405,7 +405,7 @@ fn versions_continue_across_a_delete_within_the_retention() {
 #[test]
 fn tombstones_are_bounded_and_expire() {
     let mut s = ShadowStore::new(ShadowLimits {
-        max_tombstones: 2,
+        tombstones_max: 2,
         tombstone_ms: 10_000,
         ..ShadowLimits::default()
     });

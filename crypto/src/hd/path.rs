@@ -23,7 +23,7 @@ pub struct DerivationPath {
 
 impl DerivationPath {
     /// BIP-32 serializes depth in one byte.
-    pub const MAX_DEPTH: usize = 255;
+    pub const DEPTH_MAX: usize = 255;
 
     /// The master key itself, `m`.
     pub fn master() -> DerivationPath {
@@ -37,7 +37,7 @@ impl DerivationPath {
         }
         let mut steps = Vec::new();
         for part in parts {
-            if steps.len() == Self::MAX_DEPTH {
+            if steps.len() == Self::DEPTH_MAX {
                 return Err(HdError::Path("deeper than 255 levels"));
             }
             steps.push(parse_step(part)?);
@@ -55,7 +55,7 @@ impl DerivationPath {
 
     /// This path with one more step; `index` must be below 2^31.
     pub fn child(&self, index: u32, hardened: bool) -> Result<DerivationPath, HdError> {
-        if self.steps.len() == Self::MAX_DEPTH {
+        if self.steps.len() == Self::DEPTH_MAX {
             return Err(HdError::Path("deeper than 255 levels"));
         }
         let step = ChildNumber::new(index, hardened).map_err(|_| HdError::Path("index must be below 2^31"))?;

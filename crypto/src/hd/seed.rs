@@ -9,20 +9,20 @@ use super::error::HdError;
 /// A wallet seed. BIP-39 seeds are 64 bytes; BIP-32 allows 16 to 64 (its test vectors use 16,
 /// 32 and 64). The bytes stay inside this crate: there is no accessor outside it.
 pub struct Seed {
-    bytes: Zeroizing<[u8; Seed::MAX_LEN]>,
+    bytes: Zeroizing<[u8; Seed::LEN_MAX]>,
     len: usize,
 }
 
 impl Seed {
-    pub const MIN_LEN: usize = 16;
-    pub const MAX_LEN: usize = 64;
+    pub const LEN_MIN: usize = 16;
+    pub const LEN_MAX: usize = 64;
 
     /// Copies `bytes` in; the caller should zeroize its own copy.
     pub fn from_bytes(bytes: &[u8]) -> Result<Seed, HdError> {
-        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
+        if !(Self::LEN_MIN..=Self::LEN_MAX).contains(&bytes.len()) {
             return Err(HdError::SeedLength { bytes: bytes.len() });
         }
-        let mut stored = Zeroizing::new([0u8; Self::MAX_LEN]);
+        let mut stored = Zeroizing::new([0u8; Self::LEN_MAX]);
         stored[..bytes.len()].copy_from_slice(bytes);
         Ok(Seed {
             bytes: stored,

@@ -28,7 +28,7 @@ use super::topic::{self, validate_topic_name};
 ///
 /// `version` is the connection's; a CONNECT is read in the version its own protocol level
 /// names, so the first packet can be decoded before the version is known (see
-/// [`super::peek_connect_version`] to learn it first). `max_packet_size` bounds the whole
+/// [`super::peek_connect_version`] to learn it first). `packet_bytes_max` bounds the whole
 /// packet, fixed header included, and is checked before the body is buffered.
 ///
 /// The packet's slices keep the whole read allocation they came from alive: anything kept
@@ -36,9 +36,9 @@ use super::topic::{self, validate_topic_name};
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
-    max_packet_size: u32,
+    packet_bytes_max: u32,
 ) -> Result<Option<Packet>, DecodeError> {
-    let Some(header) = peek_frame(buf, version, max_packet_size)? else {
+    let Some(header) = peek_frame(buf, version, packet_bytes_max)? else {
         return Ok(None);
     };
     if buf.len() < header.packet_len() {

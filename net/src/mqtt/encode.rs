@@ -43,13 +43,13 @@ impl Packet {
         Ok(())
     }
 
-    /// Makes the packet fit `max_packet_size` (the client's Maximum Packet Size) by dropping
+    /// Makes the packet fit `packet_bytes_max` (the client's Maximum Packet Size) by dropping
     /// what MQTT 5.0 allows a server to drop: first the Reason String, then the User
     /// Properties of a CONNACK, acknowledgement, DISCONNECT or AUTH. Returns the size that
     /// fits, or [`EncodeError::ExceedsMaximumPacketSize`]: a PUBLISH that does not fit is not
     /// sent at all ([MQTT-3.1.2-25]), and nothing else may be trimmed.
-    pub fn fit_within(&mut self, version: ProtocolVersion, max_packet_size: u32) -> Result<usize, EncodeError> {
-        let max = max_packet_size as usize;
+    pub fn fit_within(&mut self, version: ProtocolVersion, packet_bytes_max: u32) -> Result<usize, EncodeError> {
+        let max = packet_bytes_max as usize;
         let mut len = self.encoded_len(version)?;
         if len <= max {
             return Ok(len);
@@ -69,7 +69,7 @@ impl Packet {
         Err(EncodeError::ExceedsMaximumPacketSize {
             packet: self.packet_type(),
             size: len,
-            max: max_packet_size,
+            max: packet_bytes_max,
         })
     }
 

@@ -29,11 +29,11 @@ impl FrameHeader {
 /// Reads the fixed header at the front of `buf`. `Ok(None)`: the remaining length is not
 /// complete yet. `version` decides whether type 15 (AUTH) exists; a CONNECT is read
 /// whatever the version. Fails with [`DecodeError::PacketTooLarge`] when the whole packet
-/// would exceed `max_packet_size` bytes.
+/// would exceed `packet_bytes_max` bytes.
 pub fn peek_frame(
     buf: &[u8],
     version: ProtocolVersion,
-    max_packet_size: u32,
+    packet_bytes_max: u32,
 ) -> Result<Option<FrameHeader>, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
@@ -51,10 +51,10 @@ pub fn peek_frame(
         remaining_len,
     };
     let size = header.header_len as u64 + u64::from(remaining_len);
-    if size > u64::from(max_packet_size) {
+    if size > u64::from(packet_bytes_max) {
         return Err(DecodeError::PacketTooLarge {
             size,
-            max: max_packet_size,
+            max: packet_bytes_max,
         });
     }
     Ok(Some(header))

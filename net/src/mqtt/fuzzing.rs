@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use super::{decode, Packet, ProtocolVersion};
 
 /// A limit that never refuses, so every packet the bytes hold gets decoded.
-const MAX_PACKET_SIZE: u32 = u32::MAX;
+const PACKET_BYTES_MAX: u32 = u32::MAX;
 
 /// Decodes `data` as a stream of packets in each version; every packet that decodes must
 /// encode to bytes that decode to the same packet, and every strict prefix of those bytes
@@ -17,7 +17,7 @@ pub fn decode_round_trip(data: &[u8]) {
         let mut buf = BytesMut::from(data);
         loop {
             let before = buf.len();
-            match decode(&mut buf, version, MAX_PACKET_SIZE) {
+            match decode(&mut buf, version, PACKET_BYTES_MAX) {
                 Ok(Some(packet)) => check_packet(&packet, version),
                 Ok(None) => {
                     assert_eq!(buf.len(), before, "Ok(None) consumed input");
@@ -44,14 +44,14 @@ pub fn check_packet(packet: &Packet, version: ProtocolVersion) {
     for cut in prefix_cuts(len) {
         let mut partial = BytesMut::from(&bytes[..cut]);
         assert_eq!(
-            decode(&mut partial, version, MAX_PACKET_SIZE),
+            decode(&mut partial, version, PACKET_BYTES_MAX),
             Ok(None),
             "{cut} of {len} bytes of {packet:?}"
         );
         assert_eq!(partial.len(), cut, "a partial packet was consumed");
     }
 
-    let decoded = decode(&mut bytes, version, MAX_PACKET_SIZE);
+    let decoded = decode(&mut bytes, version, PACKET_BYTES_MAX);
     assert!(bytes.is_empty(), "the re-encoded packet was not consumed whole");
     assert_eq!(decoded, Ok(Some(packet.clone())), "round trip changed the packet");
 }

@@ -9,7 +9,7 @@
 //!    protocol level from its first bytes, so even a CONNECT that fails to decode is answered
 //!    in its client's version.
 //! 2. [`decode()`] takes one packet off the buffer, or nothing (`Ok(None)`) until the packet is
-//!    complete. The fixed header is checked first, and a packet over `max_packet_size` is
+//!    complete. The fixed header is checked first, and a packet over `packet_bytes_max` is
 //!    refused before its body is buffered. Strings, topics and payloads are slices of the
 //!    buffer ([`MqttStr`] for strings), and properties are struct fields: no copies, no maps.
 //! 3. A [`DecodeError`] names the reason code to answer with ([`DecodeError::reason_code`]):
@@ -40,8 +40,11 @@
 //! - [`varint`]: Variable Byte Integers.
 //! - [`topic`]: topic name and filter syntax, `$share/{name}/{filter}` parsing.
 //! - [`session`]: a broker's per-session protocol state (in-flight window, queue, aliases).
+//! - [`connection`]: a broker's side of one connection (CONNECT terms, the rules of every
+//!   packet after it), packets and time in, packets and steps out.
 //! - `fuzzing`: the fuzz target's body (`net/fuzz/`), also run by the tests under proptest.
 
+pub mod connection;
 pub mod decode;
 pub mod encode;
 pub mod error;

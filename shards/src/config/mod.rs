@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
-
+mod error;
 mod mqtt;
 mod wallet;
 
+pub use error::ConfigError;
+
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
-pub use wallet::{SecureClientConfig, WalletAuth, WalletConfig};
+pub use wallet::{check_client, SecureClientConfig, WalletAuth, WalletConfig, CLIENT_ID_BYTES_MAX};
 
 /// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
 /// reported as needing one.
@@ -119,28 +120,34 @@ impl Default for ListenConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Open client connections one shard serves (all protocols); more get an error and close.
-    pub max_connections_per_shard: usize,
+    #[serde(rename = "max_connections_per_shard")]
+    pub connections_per_shard_max: usize,
     /// Bytes one unfinished RESP request may buffer.
-    pub max_request_bytes: usize,
+    #[serde(rename = "max_request_bytes")]
+    pub request_bytes_max: usize,
     /// Longest RESP argument (Redis's proto-max-bulk-len).
-    pub max_bulk_bytes: usize,
+    #[serde(rename = "max_bulk_bytes")]
+    pub bulk_bytes_max: usize,
     /// Most arguments in one RESP request.
-    pub max_args: usize,
+    #[serde(rename = "max_args")]
+    pub args_max: usize,
     /// Longest inline (telnet-style) RESP command.
-    pub max_inline_bytes: usize,
+    #[serde(rename = "max_inline_bytes")]
+    pub inline_bytes_max: usize,
     /// Requests awaiting a reply from other shards, per shard; beyond it, -BUSY.
-    pub max_pending_mesh_requests: usize,
+    #[serde(rename = "max_pending_mesh_requests")]
+    pub pending_mesh_requests_max: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_connections_per_shard: 8192,
-            max_request_bytes: 64 * 1024 * 1024,
-            max_bulk_bytes: 16 * 1024 * 1024,
-            max_args: 1024 * 1024,
-            max_inline_bytes: 64 * 1024,
-            max_pending_mesh_requests: 65536,
+            connections_per_shard_max: 8192,
+            request_bytes_max: 64 * 1024 * 1024,
+            bulk_bytes_max: 16 * 1024 * 1024,
+            args_max: 1024 * 1024,
+            inline_bytes_max: 64 * 1024,
+            pending_mesh_requests_max: 65536,
         }
     }
 }
@@ -148,7 +155,8 @@ impl Default for LimitsConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyspaceConfig {
-    pub max_keys_per_shard: usize,
+    #[serde(rename = "max_keys_per_shard")]
+    pub keys_per_shard_max: usize,
     pub active_expire_interval_ms: u64,
     pub active_expire_keys_per_cycle: usize,
 }
@@ -156,7 +164,7 @@ pub struct KeyspaceConfig {
 impl Default for KeyspaceConfig {
     fn default() -> Self {
         Self {
-            max_keys_per_shard: 10_000_000,
+            keys_per_shard_max: 10_000_000,
             active_expire_interval_ms: 100,
             active_expire_keys_per_cycle: 2000,
         }
@@ -222,12 +230,16 @@ pub struct SeckillConfig {
     pub batch_fsync_ms: u64,
     /// BUYs one shard lets wait on one owner shard; beyond it, -BUSY.
     pub admission_queue: usize,
-    pub max_skus_per_shard: usize,
-    pub max_orders_per_shard: usize,
+    #[serde(rename = "max_skus_per_shard")]
+    pub skus_per_shard_max: usize,
+    #[serde(rename = "max_orders_per_shard")]
+    pub orders_per_shard_max: usize,
     /// Most units one BUY may reserve.
-    pub max_qty: u32,
+    #[serde(rename = "max_qty")]
+    pub qty_max: u32,
     /// Longest SKU, user or REQID.
-    pub max_id_bytes: usize,
+    #[serde(rename = "max_id_bytes")]
+    pub id_bytes_max: usize,
     /// HOLD of a STOCK.SET that names none.
     pub default_hold_secs: u64,
     /// How often an owner shard expires due reservations.
@@ -248,10 +260,10 @@ impl Default for SeckillConfig {
             durability: Durability::Sync,
             batch_fsync_ms: 10,
             admission_queue: 4096,
-            max_skus_per_shard: 100_000,
-            max_orders_per_shard: 5_000_000,
-            max_qty: 100,
-            max_id_bytes: 128,
+            skus_per_shard_max: 100_000,
+            orders_per_shard_max: 5_000_000,
+            qty_max: 100,
+            id_bytes_max: 128,
             default_hold_secs: 900,
             expiry_tick_ms: 100,
             expire_per_tick: 10_000,
@@ -388,51 +400,51 @@ impl Config {
         }
         let l = &self.limits;
         for (key, value) in [
-            ("limits.max_connections_per_shard", l.max_connections_per_shard),
-            ("limits.max_request_bytes", l.max_request_bytes),
-            ("limits.max_bulk_bytes", l.max_bulk_bytes),
-            ("limits.max_args", l.max_args),
-            ("limits.max_inline_bytes", l.max_inline_bytes),
-            ("limits.max_pending_mesh_requests", l.max_pending_mesh_requests),
-            ("keyspace.max_keys_per_shard", self.keyspace.max_keys_per_shard),
+            ("limits.max_connections_per_shard", l.connections_per_shard_max),
+            ("limits.max_request_bytes", l.request_bytes_max),
+            ("limits.max_bulk_bytes", l.bulk_bytes_max),
+            ("limits.max_args", l.args_max),
+            ("limits.max_inline_bytes", l.inline_bytes_max),
+            ("limits.max_pending_mesh_requests", l.pending_mesh_requests_max),
+            ("keyspace.max_keys_per_shard", self.keyspace.keys_per_shard_max),
             (
                 "keyspace.active_expire_keys_per_cycle",
                 self.keyspace.active_expire_keys_per_cycle,
             ),
             ("seckill.admission_queue", self.seckill.admission_queue),
-            ("seckill.max_skus_per_shard", self.seckill.max_skus_per_shard),
-            ("seckill.max_orders_per_shard", self.seckill.max_orders_per_shard),
-            ("seckill.max_qty", self.seckill.max_qty as usize),
-            ("seckill.max_id_bytes", self.seckill.max_id_bytes),
+            ("seckill.max_skus_per_shard", self.seckill.skus_per_shard_max),
+            ("seckill.max_orders_per_shard", self.seckill.orders_per_shard_max),
+            ("seckill.max_qty", self.seckill.qty_max as usize),
+            ("seckill.max_id_bytes", self.seckill.id_bytes_max),
             ("seckill.default_hold_secs", self.seckill.default_hold_secs as usize),
             ("seckill.expiry_tick_ms", self.seckill.expiry_tick_ms as usize),
             ("seckill.expire_per_tick", self.seckill.expire_per_tick),
             ("seckill.batch_fsync_ms", self.seckill.batch_fsync_ms as usize),
             ("seckill.log_pending_max", self.seckill.log_pending_max),
-            ("mqtt.max_connections_per_shard", self.mqtt.max_connections_per_shard),
+            ("mqtt.max_connections_per_shard", self.mqtt.connections_per_shard_max),
             ("mqtt.connect_timeout_ms", self.mqtt.connect_timeout_ms as usize),
             ("mqtt.publishes_per_sec", self.mqtt.publishes_per_sec as usize),
             (
                 "mqtt.max_subscriptions_per_client",
-                self.mqtt.max_subscriptions_per_client,
+                self.mqtt.subscriptions_per_client_max,
             ),
             ("mqtt.receive_maximum", usize::from(self.mqtt.receive_maximum)),
-            ("mqtt.max_inflight", usize::from(self.mqtt.max_inflight)),
-            ("mqtt.max_queued_messages", self.mqtt.max_queued_messages),
-            ("mqtt.max_retained_per_shard", self.mqtt.max_retained_per_shard),
+            ("mqtt.max_inflight", usize::from(self.mqtt.inflight_max)),
+            ("mqtt.max_queued_messages", self.mqtt.queued_messages_max),
+            ("mqtt.max_retained_per_shard", self.mqtt.retained_per_shard_max),
             ("mqtt.batch_fsync_ms", self.mqtt.batch_fsync_ms as usize),
-            ("shadow.max_document_bytes", self.shadow.max_document_bytes),
-            ("shadow.max_depth", self.shadow.max_depth),
-            ("shadow.max_shadows_per_shard", self.shadow.max_shadows_per_shard),
+            ("shadow.max_document_bytes", self.shadow.document_bytes_max),
+            ("shadow.max_depth", self.shadow.depth_max),
+            ("shadow.max_shadows_per_shard", self.shadow.shadows_per_shard_max),
         ] {
             if value == 0 {
                 return bad(key, "0".into(), "a positive number");
             }
         }
-        if l.max_bulk_bytes > l.max_request_bytes {
+        if l.bulk_bytes_max > l.request_bytes_max {
             return bad(
                 "limits.max_bulk_bytes",
-                l.max_bulk_bytes.to_string(),
+                l.bulk_bytes_max.to_string(),
                 "at most limits.max_request_bytes",
             );
         }
@@ -482,10 +494,10 @@ impl Config {
         };
         let m = &self.mqtt;
         // MQTT's own ceiling: the largest remaining length plus a 5-byte fixed header.
-        if !(MQTT_PACKET_BYTES_MIN..=MQTT_PACKET_BYTES_MAX).contains(&m.max_packet_bytes) {
+        if !(MQTT_PACKET_BYTES_MIN..=MQTT_PACKET_BYTES_MAX).contains(&m.packet_bytes_max) {
             return bad(
                 "mqtt.max_packet_bytes",
-                m.max_packet_bytes.to_string(),
+                m.packet_bytes_max.to_string(),
                 "128 to 268435460",
             );
         }
@@ -551,7 +563,7 @@ impl Config {
         for (key, value) in [
             ("wallet.session_idle_secs", w.session_idle_secs as usize),
             ("wallet.sessions_per_client_max", w.sessions_per_client_max),
-            ("wallet.max_wallets_per_shard", w.max_wallets_per_shard),
+            ("wallet.max_wallets_per_shard", w.wallets_per_shard_max),
         ] {
             if value == 0 {
                 return bad(key, "0".into(), "a positive number");
@@ -565,7 +577,7 @@ impl Config {
             return bad("wallet.kdf_memory_kib", w.kdf_memory_kib.to_string(), &e.to_string());
         }
         for client in &w.clients {
-            if let Err(reason) = crate::wallet::clients::check_client(&client.id, &client.public_key) {
+            if let Err(reason) = check_client(&client.id, &client.public_key) {
                 return bad("wallet.clients", format!("{:?}", client.id), reason);
             }
         }
@@ -635,11 +647,11 @@ impl ConfigDiff {
         }
         let mut next = running.clone();
         next.server.log_level = new.server.log_level.clone();
-        next.limits.max_connections_per_shard = new.limits.max_connections_per_shard;
-        next.limits.max_request_bytes = new.limits.max_request_bytes;
-        next.limits.max_bulk_bytes = new.limits.max_bulk_bytes;
-        next.limits.max_args = new.limits.max_args;
-        next.limits.max_inline_bytes = new.limits.max_inline_bytes;
+        next.limits.connections_per_shard_max = new.limits.connections_per_shard_max;
+        next.limits.request_bytes_max = new.limits.request_bytes_max;
+        next.limits.bulk_bytes_max = new.limits.bulk_bytes_max;
+        next.limits.args_max = new.limits.args_max;
+        next.limits.inline_bytes_max = new.limits.inline_bytes_max;
         next.keyspace = new.keyspace.clone();
         next.lifecycle = new.lifecycle.clone();
         next.seckill = SeckillConfig {
@@ -693,7 +705,7 @@ mod tests {
         }
         let running = Config::default();
         let mut new = running.clone();
-        new.limits.max_args = 10;
+        new.limits.args_max = 10;
         new.server.shards = 7;
         let (diff, next) = ConfigDiff::between(&running, &new);
         assert_eq!(
@@ -701,7 +713,7 @@ mod tests {
             vec![("limits.max_args".into(), "1048576".into(), "10".into())]
         );
         assert_eq!(diff.needs_restart[0].0, "server.shards");
-        assert_eq!(next.limits.max_args, 10);
+        assert_eq!(next.limits.args_max, 10);
         assert_eq!(next.server.shards, running.server.shards);
     }
 }

@@ -28,34 +28,42 @@ pub struct MqttConfig {
     /// Clock skew forgiven when checking a token's `exp`.
     pub token_leeway_secs: u64,
     /// MQTT connections one shard serves; beyond it CONNACK 0x97 (quota exceeded).
-    pub max_connections_per_shard: usize,
+    #[serde(rename = "max_connections_per_shard")]
+    pub connections_per_shard_max: usize,
     /// How long a new connection may take to send its CONNECT.
     pub connect_timeout_ms: u64,
     /// The longest keep alive the server grants (Server Keep Alive when a client asks more,
     /// or asks none, in MQTT v5).
-    pub keep_alive_max_secs: u16,
+    #[serde(rename = "keep_alive_max_secs")]
+    pub keep_alive_secs_max: u16,
     /// PUBLISH packets one client may send per second; beyond it QoS 1/2 get 0x97 and QoS 0
     /// is dropped (and counted).
     pub publishes_per_sec: u32,
     /// Subscriptions one client may hold; beyond it SUBACK 0x97.
-    pub max_subscriptions_per_client: usize,
+    #[serde(rename = "max_subscriptions_per_client")]
+    pub subscriptions_per_client_max: usize,
     /// Unacknowledged QoS 2 PUBLISHes the server accepts from a client (its Receive Maximum);
     /// beyond it DISCONNECT 0x93.
     pub receive_maximum: u16,
     /// QoS 1/2 messages in flight to one client (lowered further by the client's own Receive
     /// Maximum); the rest wait in the session queue.
-    pub max_inflight: u16,
+    #[serde(rename = "max_inflight")]
+    pub inflight_max: u16,
     /// Messages one session may queue (offline, or behind a full in-flight window); beyond it
     /// the oldest is dropped and counted.
-    pub max_queued_messages: usize,
+    #[serde(rename = "max_queued_messages")]
+    pub queued_messages_max: usize,
     /// Largest packet either way (the server's Maximum Packet Size); beyond it DISCONNECT 0x95.
-    pub max_packet_bytes: u32,
+    #[serde(rename = "max_packet_bytes")]
+    pub packet_bytes_max: u32,
     /// Topic aliases a client may set (the server's Topic Alias Maximum).
     pub topic_alias_maximum: u16,
     /// The longest session expiry the server keeps a session for.
-    pub session_expiry_max_secs: u32,
+    #[serde(rename = "session_expiry_max_secs")]
+    pub session_expiry_secs_max: u32,
     /// Retained messages one shard keeps; a new retained topic beyond it is not retained.
-    pub max_retained_per_shard: usize,
+    #[serde(rename = "max_retained_per_shard")]
+    pub retained_per_shard_max: usize,
     /// When a retained message or shadow change is acknowledged (as `seckill.durability`).
     pub durability: Durability,
     pub batch_fsync_ms: u64,
@@ -69,18 +77,18 @@ impl Default for MqttConfig {
             token_secret: String::new(),
             token_secret_file: PathBuf::new(),
             token_leeway_secs: 0,
-            max_connections_per_shard: 500_000,
+            connections_per_shard_max: 500_000,
             connect_timeout_ms: 10_000,
-            keep_alive_max_secs: 600,
+            keep_alive_secs_max: 600,
             publishes_per_sec: 1000,
-            max_subscriptions_per_client: 100,
+            subscriptions_per_client_max: 100,
             receive_maximum: 64,
-            max_inflight: 32,
-            max_queued_messages: 1000,
-            max_packet_bytes: 1024 * 1024,
+            inflight_max: 32,
+            queued_messages_max: 1000,
+            packet_bytes_max: 1024 * 1024,
             topic_alias_maximum: 16,
-            session_expiry_max_secs: 7 * 24 * 3600,
-            max_retained_per_shard: 1_000_000,
+            session_expiry_secs_max: 7 * 24 * 3600,
+            retained_per_shard_max: 1_000_000,
             durability: Durability::Batch,
             batch_fsync_ms: 10,
             snapshot_log_bytes: 64 * 1024 * 1024,
@@ -93,19 +101,22 @@ impl Default for MqttConfig {
 pub struct ShadowConfig {
     /// Largest update request, and largest desired or reported section (AWS: 8 KiB); beyond
     /// it the update is rejected with 413.
-    pub max_document_bytes: usize,
+    #[serde(rename = "max_document_bytes")]
+    pub document_bytes_max: usize,
     /// Deepest nesting of desired or reported (AWS: 6); deeper is rejected with 400.
-    pub max_depth: usize,
+    #[serde(rename = "max_depth")]
+    pub depth_max: usize,
     /// Shadows one shard owns; a new shadow beyond it is rejected with 429.
-    pub max_shadows_per_shard: usize,
+    #[serde(rename = "max_shadows_per_shard")]
+    pub shadows_per_shard_max: usize,
 }
 
 impl Default for ShadowConfig {
     fn default() -> Self {
         Self {
-            max_document_bytes: 8 * 1024,
-            max_depth: 6,
-            max_shadows_per_shard: 1_000_000,
+            document_bytes_max: 8 * 1024,
+            depth_max: 6,
+            shadows_per_shard_max: 1_000_000,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use shardhub_crypto::gm::{public_key_from_hex, Sm2};
 
 /// How plain HTTP callers of the wallet API prove who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,8 @@ pub struct WalletConfig {
     /// Secure sessions one client may hold; a new one beyond it evicts its least recently used.
     pub sessions_per_client_max: usize,
     /// Wallets one shard owns; creating one more answers 503.
-    pub max_wallets_per_shard: usize,
+    #[serde(rename = "max_wallets_per_shard")]
+    pub wallets_per_shard_max: usize,
     /// Argon2id cost of a keystore created by this run (an existing one keeps its own).
     pub kdf_memory_kib: u32,
     pub kdf_iterations: u32,
@@ -60,7 +62,7 @@ impl Default for WalletConfig {
             server_id: "shardhub".into(),
             session_idle_secs: 300,
             sessions_per_client_max: 16,
-            max_wallets_per_shard: 1_000_000,
+            wallets_per_shard_max: 1_000_000,
             kdf_memory_kib: 64 * 1024,
             kdf_iterations: 3,
             kdf_parallelism: 1,
@@ -87,9 +89,23 @@ impl WalletConfig {
             require_secure_channel: new.require_secure_channel,
             session_idle_secs: new.session_idle_secs,
             sessions_per_client_max: new.sessions_per_client_max,
-            max_wallets_per_shard: new.max_wallets_per_shard,
+            wallets_per_shard_max: new.wallets_per_shard_max,
             clients: new.clients.clone(),
             ..running.clone()
         }
     }
+}
+
+/// Longest client id: it is hashed to pick the shard that holds the client's sessions.
+pub const CLIENT_ID_BYTES_MAX: usize = 128;
+
+/// Checks a client id and key as the config and the admin endpoint accept them.
+pub fn check_client(id: &str, public_key: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > CLIENT_ID_BYTES_MAX || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        return Err("a client id of 1 to 128 printable ASCII characters without '/'");
+    }
+    if public_key.bytes().any(|b| b.is_ascii_uppercase()) || public_key_from_hex::<Sm2>(public_key).is_err() {
+        return Err("an uncompressed SM2 public key in lower-case hex (04 || x || y)");
+    }
+    Ok(())
 }

@@ -12,25 +12,25 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ahash::RandomState;
 use bytes::Bytes;
 use std::ops::ControlFlow;
 
 use shardhub_core::pubsub::{Interest, Match, SubscriptionTrie, TrieLimits};
-use shardhub_core::{key_hash_slot, ShardId};
+use shardhub_core::ShardId;
 use shardhub_net::mqtt::session::{Delivery, Message};
 use shardhub_net::mqtt::{MqttStr, Packet, QoS};
 
 use super::auth::TokenVerifier;
+use super::message::{MqttOp, MqttReply, SessionState, SubOptions};
 use super::metrics::MqttMetrics;
-use super::op::{MqttOp, MqttReply, SessionState, SubOptions};
-use super::session::Session;
-use super::settings::MqttSettings;
+use super::session::{Session, EMPTY_LIMITS};
 use super::store::MqttStore;
-use crate::shard::Shard;
-use crate::shard_op::ShardOp;
-use crate::shared::unix_ms;
+use crate::config::Config;
+use crate::metrics::{Collect, Families};
+use crate::runtime::{unix_ms, Peers, Replied, Reply, Service, ShardCtx};
 
 pub type SessionRef = Rc<RefCell<Session>>;
 
@@ -52,6 +52,31 @@ pub struct Removed {
     pub leave: Vec<String>,
 }
 
+/// How long an acknowledged publish waits for room in the rings it travels before it is
+/// refused: a full ring drains in microseconds unless its shard is stalled.
+pub const FORWARD_WAIT_MS_MAX: u64 = 500;
+/// How often a waiting publish looks again.
+const FORWARD_RETRY: Duration = Duration::from_millis(1);
+
+/// Where one message goes from this shard.
+struct RoutePlan {
+    /// Shards whose interest matches: each gets the message once.
+    forwards: Vec<ShardId>,
+    /// This shard's matching subscriptions (shared-group members may be elsewhere).
+    targets: Vec<(u64, SubOptions)>,
+}
+
+impl RoutePlan {
+    /// Whether every ring the plan sends on has room for what it sends there.
+    fn fits(&self, peers: &Peers<MqttOp, MqttReply>) -> bool {
+        peers.others().all(|dst| {
+            let forwards = usize::from(self.forwards.contains(&dst));
+            let members = self.targets.iter().filter(|(key, _)| shard_of_key(*key) == dst).count();
+            forwards + members <= peers.room(dst)
+        })
+    }
+}
+
 pub fn is_shared(filter: &str) -> bool {
     filter.starts_with("$share/")
 }
@@ -61,30 +86,15 @@ pub fn shard_of_key(key: u64) -> ShardId {
     ((key >> 48) as ShardId).saturating_sub(1)
 }
 
-/// An op's answer: now, or once what it changed is durable.
-pub enum Handled {
-    Now(MqttReply),
-    Later(std::pin::Pin<Box<dyn std::future::Future<Output = MqttReply>>>),
-}
-
-impl Handled {
-    pub async fn get(self) -> MqttReply {
-        match self {
-            Handled::Now(reply) => reply,
-            Handled::Later(future) => future.await,
-        }
-    }
-}
-
 pub struct Broker {
-    me: ShardId,
-    pub settings: Cell<MqttSettings>,
+    ctx: Rc<ShardCtx>,
+    peers: Peers<MqttOp, MqttReply>,
     pub verifier: Option<TokenVerifier>,
     sessions: RefCell<HashMap<u64, SessionRef, RandomState>>,
     subs: RefCell<SubscriptionTrie<u64, SubOptions>>,
     interest: RefCell<Interest>,
     /// Each other shard's interest summary (this shard's own slot stays empty).
-    peers: RefCell<Vec<Interest>>,
+    peer_interest: RefCell<Vec<Interest>>,
     /// Client ids this shard owns -> (shard, epoch) of the session holding it.
     registry: RefCell<HashMap<MqttStr, (ShardId, u64), RandomState>>,
     /// Epochs evicted before their connection finished installing its session.
@@ -101,20 +111,20 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(
-        me: ShardId,
-        shards: usize,
-        settings: MqttSettings,
+        ctx: Rc<ShardCtx>,
+        peers: Peers<MqttOp, MqttReply>,
         verifier: Option<TokenVerifier>,
         store: MqttStore,
     ) -> Self {
+        let shards = ctx.shard_count();
         Self {
-            me,
-            settings: Cell::new(settings),
+            ctx,
+            peers,
             verifier,
             sessions: RefCell::default(),
             subs: RefCell::new(SubscriptionTrie::new(TrieLimits::default())),
             interest: RefCell::new(Interest::new(TrieLimits::default())),
-            peers: RefCell::new((0..shards).map(|_| Interest::new(TrieLimits::default())).collect()),
+            peer_interest: RefCell::new((0..shards).map(|_| Interest::new(TrieLimits::default())).collect()),
             registry: RefCell::default(),
             tombstones: RefCell::default(),
             store,
@@ -129,7 +139,11 @@ impl Broker {
     pub fn new_epoch(&self) -> u64 {
         let n = self.next_epoch.get() + 1;
         self.next_epoch.set(n);
-        (u64::from(self.me) + 1) << 48 | n
+        (u64::from(self.ctx.id) + 1) << 48 | n
+    }
+
+    pub fn ctx(&self) -> &Rc<ShardCtx> {
+        &self.ctx
     }
 
     pub fn session(&self, key: u64) -> Option<SessionRef> {
@@ -212,27 +226,58 @@ impl Broker {
 
     // ---- routing ----
 
-    /// Delivers `message` here and forwards it to the shards that want it.
-    pub fn route(&self, shard: &Shard, message: Arc<Message>) {
+    /// Delivers `message` here and forwards it to the shards that want it. A forward that
+    /// finds its ring full is dropped and counted: for what nobody acknowledges (QoS 0
+    /// publishes, wills, the server's own messages).
+    pub fn route(&self, message: Arc<Message>) {
         self.metrics.borrow_mut().messages_routed += 1;
-        let peers = self.peers.borrow();
-        for (dst, interest) in peers.iter().enumerate() {
-            let dst = dst as ShardId;
-            if dst == self.me || !interest.matches(message.topic.as_str()) {
-                continue;
-            }
-            let op = ShardOp::Mqtt(MqttOp::Publish(message.clone()));
-            if shard.mesh.notify(dst, op).is_err() {
-                self.metrics.borrow_mut().forward_dropped += 1;
-            }
-        }
-        drop(peers);
-        self.deliver_local(shard, &message);
+        let plan = self.plan(&message);
+        self.send(&message, plan);
     }
 
-    /// Delivers to this shard's matching sessions: one delivery per session, at the highest
-    /// matching QoS, carrying every matching subscription identifier.
-    pub fn deliver_local(&self, shard: &Shard, message: &Arc<Message>) {
+    /// Routes a message its publisher waits to have acknowledged (QoS 1 and 2): it goes out
+    /// only once every ring it travels has room, so no part of it is dropped. Returns false
+    /// when the rings stayed full for [`FORWARD_WAIT_MS_MAX`]: the message went nowhere, and the
+    /// publisher is told to retry (0x97).
+    pub async fn route_acknowledged(&self, message: Arc<Message>) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(FORWARD_WAIT_MS_MAX);
+        loop {
+            let plan = self.plan(&message);
+            if plan.fits(&self.peers) {
+                self.metrics.borrow_mut().messages_routed += 1;
+                self.send(&message, plan);
+                return true;
+            }
+            if Instant::now() >= deadline {
+                self.metrics.borrow_mut().forward_refused += 1;
+                return false;
+            }
+            self.metrics.borrow_mut().forward_waits += 1;
+            monoio::time::sleep(FORWARD_RETRY).await;
+        }
+    }
+
+    /// Where `message` goes from here: the shards whose interest matches, and this shard's
+    /// matching subscriptions.
+    fn plan(&self, message: &Message) -> RoutePlan {
+        let forwards = self
+            .peer_interest
+            .borrow()
+            .iter()
+            .enumerate()
+            .map(|(dst, interest)| (dst as ShardId, interest))
+            .filter(|(dst, interest)| *dst != self.ctx.id && interest.matches(message.topic.as_str()))
+            .map(|(dst, _)| dst)
+            .collect();
+        RoutePlan {
+            forwards,
+            targets: self.targets(message),
+        }
+    }
+
+    /// This shard's subscriptions matching `message`: one entry per subscription, and one
+    /// member per shared group (wherever that member's session is).
+    fn targets(&self, message: &Message) -> Vec<(u64, SubOptions)> {
         let mut targets: Vec<(u64, SubOptions)> = Vec::new();
         self.subs.borrow().visit(message.topic.as_str(), |m| {
             match m {
@@ -253,21 +298,43 @@ impl Broker {
             }
             ControlFlow::Continue(())
         });
+        targets
+    }
+
+    /// Carries out a plan: forwards first, then this shard's deliveries.
+    fn send(&self, message: &Arc<Message>, plan: RoutePlan) {
+        for dst in plan.forwards {
+            if self.peers.notify(dst, MqttOp::Publish(message.clone())).is_err() {
+                self.metrics.borrow_mut().forward_dropped += 1;
+            }
+        }
+        self.deliver(message, plan.targets);
+    }
+
+    /// Delivers a message forwarded here to this shard's matching sessions.
+    pub fn deliver_local(&self, message: &Arc<Message>) {
+        let targets = self.targets(message);
+        self.deliver(message, targets);
+    }
+
+    /// One delivery per session, at the highest matching QoS, carrying every matching
+    /// subscription identifier; shared-group members on other shards get theirs over the
+    /// mesh.
+    fn deliver(&self, message: &Arc<Message>, mut targets: Vec<(u64, SubOptions)>) {
         if targets.is_empty() {
             return;
         }
-        // Members on other shards get theirs over the mesh.
         targets.retain(|&(key, options)| {
             let dst = shard_of_key(key);
-            if dst == self.me {
+            if dst == self.ctx.id {
                 return true;
             }
-            let op = ShardOp::Mqtt(MqttOp::Deliver {
+            let op = MqttOp::Deliver {
                 key,
                 message: message.clone(),
                 options,
-            });
-            if shard.mesh.notify(dst, op).is_err() {
+            };
+            if self.peers.notify(dst, op).is_err() {
                 self.metrics.borrow_mut().forward_dropped += 1;
             }
             false
@@ -333,8 +400,8 @@ impl Broker {
     // ---- retained ----
 
     /// The shard owning `topic`'s retained message.
-    pub fn topic_owner(&self, shard: &Shard, topic: &str) -> ShardId {
-        shard.shared.slots.owner(key_hash_slot(topic.as_bytes()))
+    pub fn topic_owner(&self, topic: &str) -> ShardId {
+        self.ctx.owner_of_key(topic.as_bytes())
     }
 
     /// Stores a retained message; the record number to wait for before acknowledging.
@@ -347,7 +414,7 @@ impl Broker {
         copy.topic = MqttStr::from_bytes(Bytes::copy_from_slice(message.topic.as_bytes())).unwrap_or(copy.topic);
         copy.payload = Bytes::copy_from_slice(&message.payload);
         copy.retain = true;
-        let max = self.settings.get().max_retained_per_shard;
+        let max = self.ctx.config().mqtt.retained_per_shard_max;
         let lsn = self.store.set_retained(Arc::new(copy), max);
         if lsn.is_none() {
             self.metrics.borrow_mut().retained_refused += 1;
@@ -355,89 +422,15 @@ impl Broker {
         lsn
     }
 
-    // ---- requests from other shards (and from this one) ----
-
-    /// Runs an op; what must wait for the log (a retained message, a shadow change) comes
-    /// back as a future that resolves once the change is durable.
-    pub fn handle(&self, shard: &Rc<Shard>, op: MqttOp) -> Handled {
-        match op {
-            MqttOp::Retain(message) => match self.store_retained(message) {
-                Some(lsn) => {
-                    let shard = shard.clone();
-                    Handled::Later(Box::pin(async move {
-                        if shard.mqtt.store.durable(lsn).await {
-                            MqttReply::Done
-                        } else {
-                            MqttReply::Failed
-                        }
-                    }))
-                }
-                None => Handled::Now(MqttReply::Done),
-            },
-            MqttOp::Shadow {
-                action,
-                device,
-                request,
-            } => Handled::Later(Box::pin(super::shadow::run(shard.clone(), action, device, request))),
-            MqttOp::Publish(message) => {
-                self.deliver_local(shard, &message);
-                Handled::Now(MqttReply::Done)
-            }
-            MqttOp::ShareJoin { filter, key, options } => match self.add_subscription(key, &filter, options) {
-                Some(true) => {
-                    let shard = shard.clone();
-                    Handled::Later(Box::pin(async move {
-                        super::announce::learn(&shard, vec![filter]).await;
-                        MqttReply::Done
-                    }))
-                }
-                Some(false) => Handled::Now(MqttReply::Done),
-                None => Handled::Now(MqttReply::Failed),
-            },
-            MqttOp::ShareLeave { filter, key } => {
-                self.leave_share(shard, &filter, key);
-                Handled::Now(MqttReply::Done)
-            }
-            MqttOp::Deliver { key, message, options } => {
-                self.deliver_to(key, &message, options);
-                Handled::Now(MqttReply::Done)
-            }
-            MqttOp::Interest { from, filter, added } => {
-                self.peer_interest(from, &filter, added);
-                Handled::Now(MqttReply::Done)
-            }
-            MqttOp::Claim {
-                client_id,
-                shard: holder,
-                epoch,
-            } => Handled::Now(MqttReply::Claimed(
-                self.registry.borrow_mut().insert(client_id, (holder, epoch)),
-            )),
-            MqttOp::Release { client_id, epoch } => {
-                let mut registry = self.registry.borrow_mut();
-                if registry.get(&client_id).is_some_and(|(_, e)| *e == epoch) {
-                    registry.remove(&client_id);
-                }
-                Handled::Now(MqttReply::Done)
-            }
-            MqttOp::Evict { epoch, keep_session } => {
-                Handled::Now(MqttReply::Evicted(self.evict(shard, epoch, keep_session)))
-            }
-            MqttOp::RetainedMatching(filter) => Handled::Now(MqttReply::Retained(
-                self.store.retained.borrow_mut().matching(&filter, unix_ms()),
-            )),
-        }
-    }
-
     /// Removes a member from a shared subscription this shard owns.
-    pub fn leave_share(&self, shard: &Shard, filter: &str, key: u64) {
+    pub fn leave_share(&self, filter: &str, key: u64) {
         if self.remove_subscription(key, filter) == Some(true) {
-            super::announce::forget(shard, vec![filter.to_string()]);
+            self.forget(vec![filter.to_string()]);
         }
     }
 
-    fn peer_interest(&self, from: ShardId, filter: &str, added: bool) {
-        let mut peers = self.peers.borrow_mut();
+    fn learn_peer_interest(&self, from: ShardId, filter: &str, added: bool) {
+        let mut peers = self.peer_interest.borrow_mut();
         if let Some(interest) = peers.get_mut(usize::from(from)) {
             if added {
                 // A filter the trie refuses (too deep) could not have been subscribed to.
@@ -449,13 +442,13 @@ impl Broker {
     }
 
     /// Session takeover: close the connection holding `epoch` and hand its session over.
-    fn evict(&self, shard: &Shard, epoch: u64, keep_session: bool) -> Option<Box<SessionState>> {
+    fn evict(&self, epoch: u64, keep_session: bool) -> Option<Box<SessionState>> {
         let Some((session, removed)) = self.remove(epoch) else {
             // Its connection is still being set up: it will find the tombstone and give up.
             self.tombstones.borrow_mut().insert(epoch);
             return None;
         };
-        super::announce::removed(shard, epoch, removed);
+        self.announce_removed(epoch, removed);
         let mut s = session.borrow_mut();
         if let Some(conn) = s.conn.take() {
             conn.request_close(super::io::CloseRequest::TakenOver);
@@ -465,7 +458,7 @@ impl Broker {
         // cancelled by the new connection (MQTT 5.0 3.1.2.5).
         if let Some(will) = s.will.take() {
             if will.delay_secs == 0 {
-                self.route(shard, will.message);
+                self.route(will.message);
             }
         }
         s.offline_spell += 1;
@@ -477,7 +470,7 @@ impl Broker {
         let version = s.version;
         let outbound = std::mem::replace(
             &mut s.outbound,
-            shardhub_net::mqtt::session::Outbound::new(version, super::settings::EMPTY_LIMITS),
+            shardhub_net::mqtt::session::Outbound::new(version, EMPTY_LIMITS),
         );
         let inbound = std::mem::take(&mut s.inbound);
         Some(Box::new(SessionState {
@@ -515,5 +508,110 @@ impl Broker {
         }
         self.account(session);
         packets
+    }
+}
+
+impl Service for Broker {
+    type Msg = MqttOp;
+    type Reply = MqttReply;
+
+    fn peers(&self) -> &Peers<MqttOp, MqttReply> {
+        &self.peers
+    }
+
+    /// Runs an op; what must wait for the log (a retained message, a shadow change) is
+    /// answered once the change is durable.
+    fn handle(self: &Rc<Self>, op: MqttOp, reply: Reply<'_, MqttReply>) -> Replied {
+        match op {
+            MqttOp::Retain(message) => match self.store_retained(message) {
+                Some(lsn) => {
+                    let broker = self.clone();
+                    reply.later(async move {
+                        if broker.store.durable(lsn).await {
+                            MqttReply::Done
+                        } else {
+                            MqttReply::Failed
+                        }
+                    })
+                }
+                None => reply.now(MqttReply::Done),
+            },
+            MqttOp::Shadow {
+                action,
+                device,
+                request,
+            } => reply.later(self.clone().run_shadow(action, device, request)),
+            MqttOp::Publish(message) => {
+                self.deliver_local(&message);
+                reply.now(MqttReply::Done)
+            }
+            MqttOp::ShareJoin { filter, key, options } => match self.add_subscription(key, &filter, options) {
+                Some(true) => {
+                    let broker = self.clone();
+                    reply.later(async move {
+                        broker.learn(vec![filter]).await;
+                        MqttReply::Done
+                    })
+                }
+                Some(false) => reply.now(MqttReply::Done),
+                None => reply.now(MqttReply::Failed),
+            },
+            MqttOp::ShareLeave { filter, key } => {
+                self.leave_share(&filter, key);
+                reply.now(MqttReply::Done)
+            }
+            MqttOp::Deliver { key, message, options } => {
+                self.deliver_to(key, &message, options);
+                reply.now(MqttReply::Done)
+            }
+            MqttOp::Interest { from, filter, added } => {
+                self.learn_peer_interest(from, &filter, added);
+                reply.now(MqttReply::Done)
+            }
+            MqttOp::Claim {
+                client_id,
+                shard: holder,
+                epoch,
+            } => reply.now(MqttReply::Claimed(
+                self.registry.borrow_mut().insert(client_id, (holder, epoch)),
+            )),
+            MqttOp::Release { client_id, epoch } => {
+                let mut registry = self.registry.borrow_mut();
+                if registry.get(&client_id).is_some_and(|(_, e)| *e == epoch) {
+                    registry.remove(&client_id);
+                }
+                reply.now(MqttReply::Done)
+            }
+            MqttOp::Evict { epoch, keep_session } => reply.now(MqttReply::Evicted(self.evict(epoch, keep_session))),
+            MqttOp::RetainedMatching(filter) => reply.now(MqttReply::Retained(
+                self.store.retained.borrow_mut().matching(&filter, unix_ms()),
+            )),
+        }
+    }
+
+    fn start(self: &Rc<Self>) {
+        let broker = self.clone();
+        monoio::spawn(async move { broker.store.run_flusher(broker.ctx.id).await });
+        monoio::spawn(super::io::flusher(self.batch.clone()));
+    }
+
+    fn reconfigure(&self, config: &Config) {
+        self.store.reconfigure(config);
+    }
+
+    fn drain(&self) {
+        self.close_connections(super::io::CloseRequest::ShuttingDown);
+    }
+}
+
+impl Collect for Broker {
+    fn collect(&self, out: &mut Families) {
+        let gauges = super::metrics::MqttGauges {
+            sessions: self.sessions_len() as u64,
+            subscriptions: self.subscriptions_len() as u64,
+            retained: self.retained_len() as u64,
+            shadows: self.shadows_len() as u64,
+        };
+        self.metrics.borrow().collect(&gauges, out);
     }
 }

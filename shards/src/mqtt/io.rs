@@ -14,7 +14,7 @@ use std::rc::Rc;
 use bytes::{Buf, BytesMut};
 use shardhub_net::mqtt::{Packet, ProtocolVersion, ReasonCode};
 
-use crate::signal::Signal;
+use crate::runtime::signal::Signal;
 
 /// Unsent bytes one connection may hold before it counts as stuck and is closed.
 const PENDING_BYTES_MAX: usize = 4 * 1024 * 1024;

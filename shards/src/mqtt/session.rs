@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use shardhub_net::mqtt::session::{Inbound, Message, Outbound};
+use shardhub_net::mqtt::session::{Inbound, Message, Outbound, OutboundLimits};
 use shardhub_net::mqtt::{MqttStr, ProtocolVersion};
 
 use super::acl::Role;
 use super::io::ConnIo;
-use super::op::SubOptions;
+use super::message::SubOptions;
 
 /// A will waiting for its connection to end.
 pub struct Will {
@@ -35,3 +35,12 @@ pub struct Session {
     /// after a later one began.
     pub offline_spell: u64,
 }
+
+/// Limits of a session that holds nothing and sends nothing (what an evicted session leaves
+/// behind).
+pub const EMPTY_LIMITS: OutboundLimits = OutboundLimits {
+    inflight_max: 0,
+    queue_max: 0,
+    packet_bytes_max: 0,
+    topic_alias_max: 0,
+};

@@ -12,9 +12,9 @@ use shardhub_core::shadow::{client_token, rejected};
 use shardhub_net::mqtt::session::Message;
 use shardhub_net::mqtt::{MqttStr, QoS};
 
-use super::op::{MqttReply, ShadowAction};
-use crate::shard::Shard;
-use crate::shared::unix_ms;
+use super::broker::Broker;
+use super::message::{MqttReply, ShadowAction};
+use crate::runtime::unix_ms;
 
 /// The shadow request a topic names: `$shadow/{device}/{update|get|delete}`. `Err` for any
 /// other `$shadow/` topic (the reply topics are the server's to publish).
@@ -36,61 +36,65 @@ pub fn request_topic(topic: &str) -> Option<Result<(&str, ShadowAction), ()>> {
     Some(Ok((device, action)))
 }
 
-/// Runs one request on the owner shard, publishes its replies, and returns the reply
-/// document with its status (for HTTP).
-pub async fn run(shard: Rc<Shard>, action: ShadowAction, device: String, request: Bytes) -> MqttReply {
-    let store = &shard.mqtt.store;
-    let now = unix_ms();
-    let token = client_token(&request);
-    let token = token.as_deref();
-    if store.failed() {
-        let body = json!({"code": 503, "message": "shadow log failed; restart the server", "timestamp": now / 1000});
-        return MqttReply::Shadow { status: 503, body };
-    }
-    let (outcome, lsn) = match action {
-        ShadowAction::Update => {
-            let (result, lsn) = store.shadow(|s, sink| s.update(&device, &request, now, sink));
-            let outcome = result.map(|r| {
-                let mut replies = vec![("update/accepted", r.accepted.clone())];
-                replies.extend(r.delta.map(|d| ("update/delta", d)));
-                replies.push(("update/documents", r.documents));
-                (r.accepted, replies)
-            });
-            (outcome, lsn)
+impl Broker {
+    /// Runs one shadow request on the device's owner shard, publishes its replies, and returns
+    /// the reply document with its status (for HTTP).
+    pub async fn run_shadow(self: Rc<Self>, action: ShadowAction, device: String, request: Bytes) -> MqttReply {
+        let broker = self;
+        let store = &broker.store;
+        let now = unix_ms();
+        let token = client_token(&request);
+        let token = token.as_deref();
+        if store.failed() {
+            let body =
+                json!({"code": 503, "message": "shadow log failed; restart the server", "timestamp": now / 1000});
+            return MqttReply::Shadow { status: 503, body };
         }
-        ShadowAction::Get => {
-            let result = store.shadows.borrow().get(&device).map(|s| s.get_accepted(now, token));
-            (result.map(|doc| (doc.clone(), vec![("get/accepted", doc)])), 0)
-        }
-        ShadowAction::Delete => {
-            let (result, lsn) = store.shadow(|s, sink| s.delete(&device, now, sink));
-            let outcome = result.map(|d| {
-                let doc = d.accepted(token);
-                (doc.clone(), vec![("delete/accepted", doc)])
-            });
-            (outcome, lsn)
-        }
-    };
-    match outcome {
-        Ok((body, replies)) => {
-            // Nothing is announced that a crash could take back.
-            if !store.durable(lsn).await {
-                return MqttReply::Failed;
+        let (outcome, lsn) = match action {
+            ShadowAction::Update => {
+                let (result, lsn) = store.shadow(|s, sink| s.update(&device, &request, now, sink));
+                let outcome = result.map(|r| {
+                    let mut replies = vec![("update/accepted", r.accepted.clone())];
+                    replies.extend(r.delta.map(|d| ("update/delta", d)));
+                    replies.push(("update/documents", r.documents));
+                    (r.accepted, replies)
+                });
+                (outcome, lsn)
             }
-            for (suffix, doc) in replies {
-                publish(&shard, &device, suffix, &doc);
+            ShadowAction::Get => {
+                let result = store.shadows.borrow().get(&device).map(|s| s.get_accepted(now, token));
+                (result.map(|doc| (doc.clone(), vec![("get/accepted", doc)])), 0)
             }
-            MqttReply::Shadow { status: 200, body }
-        }
-        Err(e) => {
-            let body = rejected(&e, now, token);
-            publish(&shard, &device, &format!("{}/rejected", action.topic_word()), &body);
-            MqttReply::Shadow { status: e.code(), body }
+            ShadowAction::Delete => {
+                let (result, lsn) = store.shadow(|s, sink| s.delete(&device, now, sink));
+                let outcome = result.map(|d| {
+                    let doc = d.accepted(token);
+                    (doc.clone(), vec![("delete/accepted", doc)])
+                });
+                (outcome, lsn)
+            }
+        };
+        match outcome {
+            Ok((body, replies)) => {
+                // Nothing is announced that a crash could take back.
+                if !store.durable(lsn).await {
+                    return MqttReply::Failed;
+                }
+                for (suffix, doc) in replies {
+                    publish(&broker, &device, suffix, &doc);
+                }
+                MqttReply::Shadow { status: 200, body }
+            }
+            Err(e) => {
+                let body = rejected(&e, now, token);
+                publish(&broker, &device, &format!("{}/rejected", action.topic_word()), &body);
+                MqttReply::Shadow { status: e.code(), body }
+            }
         }
     }
 }
 
-fn publish(shard: &Rc<Shard>, device: &str, suffix: &str, doc: &Value) {
+fn publish(broker: &Broker, device: &str, suffix: &str, doc: &Value) {
     let Ok(topic) = MqttStr::from_bytes(format!("$shadow/{device}/{suffix}").into()) else {
         return;
     };
@@ -105,7 +109,7 @@ fn publish(shard: &Rc<Shard>, device: &str, suffix: &str, doc: &Value) {
     };
     message.properties.payload_format_indicator = Some(true);
     message.properties.content_type = Some(MqttStr::from_static("application/json"));
-    shard.mqtt.route(shard, Arc::new(message));
+    broker.route(Arc::new(message));
 }
 
 #[cfg(test)]

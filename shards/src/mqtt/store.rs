@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +22,20 @@ use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 
 use super::retained::RetainedStore;
 use crate::config::{Config, ShadowConfig};
-use crate::durable_log::DurableLog;
-use crate::error::JournalError;
-use crate::journal::{Journal, Recovery};
-use crate::shard::Shard;
+use crate::storage::{DurableLog, Journal, JournalError, Recovery};
+
+/// Why a record or the snapshot of the broker's log did not replay.
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    #[error("cannot decode: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("a retained message's text: {0}")]
+    Text(shardhub_net::mqtt::string::StrError),
+    #[error("a retained message's QoS {0}")]
+    QoS(u8),
+    #[error("shadow: {0}")]
+    Shadow(#[from] shardhub_core::error::ShadowError),
+}
 
 /// One log record.
 #[derive(Serialize, Deserialize)]
@@ -70,8 +79,8 @@ impl RetainedRecord {
         }
     }
 
-    fn into_message(self) -> Result<Message, String> {
-        let text = |b: Bytes| MqttStr::from_bytes(b).map_err(|e| e.to_string());
+    fn into_message(self) -> Result<Message, ReplayError> {
+        let text = |b: Bytes| MqttStr::from_bytes(b).map_err(ReplayError::Text);
         let mut properties = PublishProperties {
             payload_format_indicator: self.payload_format_indicator,
             correlation_data: self.correlation_data,
@@ -88,7 +97,7 @@ impl RetainedRecord {
         Ok(Message {
             topic: text(self.topic)?,
             payload: self.payload,
-            qos: QoS::from_bits(self.qos).ok_or("bad QoS in a retained record")?,
+            qos: QoS::from_bits(self.qos).ok_or(ReplayError::QoS(self.qos))?,
             retain: true,
             properties,
             expires_at_ms: self.expires_at_ms,
@@ -105,10 +114,10 @@ struct Snapshot {
 
 pub fn shadow_limits(c: &ShadowConfig) -> ShadowLimits {
     ShadowLimits {
-        max_request_bytes: c.max_document_bytes,
-        max_document_bytes: c.max_document_bytes,
-        max_depth: c.max_depth,
-        max_shadows: c.max_shadows_per_shard,
+        request_bytes_max: c.document_bytes_max,
+        document_bytes_max: c.document_bytes_max,
+        depth_max: c.depth_max,
+        shadows_max: c.shadows_per_shard_max,
         ..ShadowLimits::default()
     }
 }
@@ -144,20 +153,20 @@ impl MqttStore {
         let (journal, recovery) = Journal::open(
             &dir,
             |state| {
-                let snapshot: Snapshot = postcard::from_bytes(state).map_err(|e| e.to_string())?;
-                *shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits).map_err(|e| e.to_string())?;
+                let snapshot: Snapshot = postcard::from_bytes(state)?;
+                *shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits)?;
                 let mut r = retained.borrow_mut();
                 for record in snapshot.retained {
                     r.set(Arc::new(record.into_message()?), usize::MAX);
                 }
-                Ok(())
+                Ok::<(), ReplayError>(())
             },
-            |record| match postcard::from_bytes(record).map_err(|e| e.to_string())? {
+            |record| match postcard::from_bytes(record)? {
                 StoreEvent::Retained(record) => {
                     retained.borrow_mut().set(Arc::new(record.into_message()?), usize::MAX);
                     Ok(())
                 }
-                StoreEvent::Shadow(event) => shadows.borrow_mut().apply(event).map_err(|e| e.to_string()),
+                StoreEvent::Shadow(event) => Ok(shadows.borrow_mut().apply(event)?),
             },
         )?;
         let m = &config.mqtt;
@@ -174,7 +183,7 @@ impl MqttStore {
         Ok((store, recovery))
     }
 
-    pub fn apply_config(&self, config: &Config) {
+    pub fn reconfigure(&self, config: &Config) {
         self.log
             .set_batch_fsync(Duration::from_millis(config.mqtt.batch_fsync_ms));
         self.log.set_snapshot_log_bytes(config.mqtt.snapshot_log_bytes);
@@ -214,6 +223,11 @@ impl MqttStore {
         self.log.durable(lsn).await
     }
 
+    /// The group-commit loop of the broker's log.
+    pub async fn run_flusher(&self, shard: ShardId) {
+        self.log.run_flusher(shard, "mqtt", || self.snapshot_state()).await;
+    }
+
     fn snapshot_state(&self) -> Vec<u8> {
         let snapshot = Snapshot {
             retained: self.retained.borrow().iter().map(|m| RetainedRecord::of(m)).collect(),
@@ -221,10 +235,4 @@ impl MqttStore {
         };
         postcard::to_allocvec(&snapshot).expect("encoding into a Vec")
     }
-}
-
-/// The group-commit loop of the broker's log.
-pub async fn flusher(shard: Rc<Shard>) {
-    let store = &shard.mqtt.store;
-    store.log.run_flusher(shard.id, "mqtt", || store.snapshot_state()).await;
 }

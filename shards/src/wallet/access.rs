@@ -25,6 +25,27 @@ struct ApiKey {
     hash: [u8; 32],
 }
 
+/// A line of the keys file that is not a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: expected {expected}")]
+pub struct BadLine {
+    pub line: usize,
+    pub expected: &'static str,
+}
+
+/// The keys file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeysError {
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {bad}")]
+    Line { path: std::path::PathBuf, bad: BadLine },
+}
+
 /// The parsed keys file.
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeys {
@@ -38,12 +59,18 @@ pub fn key_hash_hex(key: &str) -> String {
 
 impl ApiKeys {
     /// Reads `<name> <role> <sha256 hex>` lines; `#` starts a comment.
-    pub fn load(path: &Path) -> Result<ApiKeys, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ApiKeys::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<ApiKeys, ApiKeysError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ApiKeysError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ApiKeys::parse(&text).map_err(|bad| ApiKeysError::Line {
+            path: path.to_path_buf(),
+            bad,
+        })
     }
 
-    pub fn parse(text: &str) -> Result<ApiKeys, String> {
+    pub fn parse(text: &str) -> Result<ApiKeys, BadLine> {
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
@@ -52,16 +79,26 @@ impl ApiKeys {
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [name, role, hash] = fields[..] else {
-                return Err(format!("line {}: expected `<name> <role> <sha256 hex>`", n + 1));
+                return Err(BadLine {
+                    line: n + 1,
+                    expected: "`<name> <role> <sha256 hex>`",
+                });
             };
             let role = match role {
                 "app" => Role::App,
                 "admin" => Role::Admin,
-                _ => return Err(format!("line {}: role must be app or admin", n + 1)),
+                _ => {
+                    return Err(BadLine {
+                        line: n + 1,
+                        expected: "a role of app or admin",
+                    })
+                }
             };
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(hash, &mut digest)
-                .map_err(|_| format!("line {}: the hash must be 64 hex digits (SHA-256 of the key)", n + 1))?;
+            hex::decode_to_slice(hash, &mut digest).map_err(|_| BadLine {
+                line: n + 1,
+                expected: "a hash of 64 hex digits (SHA-256 of the key)",
+            })?;
             keys.push(ApiKey {
                 name: name.to_string(),
                 role,
@@ -122,7 +159,7 @@ mod tests {
         assert_eq!(keys.check(Some("Bearer nope")).unwrap_err().code, "unauthorized");
         assert_eq!(keys.check(None).unwrap_err().status, Status::Unauthorized);
         assert_eq!(keys.check(Some("Basic a2V5")).unwrap_err().code, "unauthorized");
-        assert!(ApiKeys::parse("a b c").unwrap_err().contains("line 1"));
+        assert_eq!(ApiKeys::parse("a b c").unwrap_err().line, 1);
         assert!(ApiKeys::parse(&format!("a root {}", key_hash_hex("x"))).is_err());
     }
 }

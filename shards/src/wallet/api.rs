@@ -10,7 +10,6 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use shardhub_core::key_hash_slot;
 use shardhub_crypto::gm::{public_key_from_hex, public_key_to_hex, Confirmation, Direction, GmError, Responder, Sm2};
 use shardhub_net::http::{HttpRequest, Status};
 use zeroize::Zeroizing;
@@ -18,12 +17,12 @@ use zeroize::Zeroizing;
 use super::access::Role;
 use super::custody::random_bytes;
 use super::error::ApiError;
-use super::op::{WalletAnswer, WalletOp, WalletSource};
+use super::message::{WalletAnswer, WalletOp, WalletSource};
 use super::owner::call;
 use super::request::{self, CreateWallet};
 use super::secure::{session_slot, session_string};
+use super::WalletService;
 use crate::config::WalletAuth;
-use crate::shard::Shard;
 
 /// A response: status and JSON body (empty for 204).
 pub struct ApiResponse {
@@ -54,9 +53,9 @@ pub fn owns(path: &str) -> bool {
 }
 
 /// Serves one wallet request; refusals become `{"error": {"code", "message"}}`.
-pub async fn respond(shard: &Rc<Shard>, request: &HttpRequest) -> ApiResponse {
-    let answer = serve(shard, request).await;
-    let mut metrics = shard.wallet.metrics.borrow_mut();
+pub async fn respond(wallet: &Rc<WalletService>, request: &HttpRequest) -> ApiResponse {
+    let answer = serve(wallet, request).await;
+    let mut metrics = wallet.metrics.borrow_mut();
     metrics.requests += 1;
     match answer {
         Ok(response) => response,
@@ -67,16 +66,16 @@ pub async fn respond(shard: &Rc<Shard>, request: &HttpRequest) -> ApiResponse {
     }
 }
 
-async fn serve(shard: &Rc<Shard>, request: &HttpRequest) -> ApiResult {
+async fn serve(wallet: &Rc<WalletService>, request: &HttpRequest) -> ApiResult {
     let head = &request.head;
-    if shard.shared.wallet.custody.is_none() {
+    if wallet.shared.custody.is_none() {
         return Err(super::disabled());
     }
     let path = head.path.as_str();
     if let Some(rest) = path.strip_prefix("/v1/secure/") {
-        return secure(shard, &head.method, rest, &request.body).await;
+        return secure(wallet, &head.method, rest, &request.body).await;
     }
-    let role = authorize(shard, head.authorization.as_deref())?;
+    let role = authorize(wallet, head.authorization.as_deref())?;
     if let Some(rest) = path.strip_prefix("/v1/admin/secure-clients") {
         if role != Role::Admin {
             return Err(ApiError::new(
@@ -85,37 +84,37 @@ async fn serve(shard: &Rc<Shard>, request: &HttpRequest) -> ApiResult {
                 "admin endpoints need an admin key",
             ));
         }
-        return admin_clients(shard, &head.method, rest, &request.body);
+        return admin_clients(wallet, &head.method, rest, &request.body);
     }
-    if shard.shared.config.load().wallet.require_secure_channel {
+    if wallet.ctx().config().wallet.require_secure_channel {
         return Err(ApiError::new(
             Status::Forbidden,
             "secure_channel_required",
             "this server takes wallet requests only through /v1/secure",
         ));
     }
-    wallet(shard, &head.method, path, head.query.as_deref(), &request.body).await
+    wallet_route(wallet, &head.method, path, head.query.as_deref(), &request.body).await
 }
 
 /// The caller's role: everyone is admin under `auth = "none"` (loopback only).
-fn authorize(shard: &Rc<Shard>, authorization: Option<&str>) -> Result<Role, ApiError> {
-    match shard.shared.config.load().wallet.auth {
+fn authorize(wallet: &Rc<WalletService>, authorization: Option<&str>) -> Result<Role, ApiError> {
+    match wallet.ctx().config().wallet.auth {
         WalletAuth::None => Ok(Role::Admin),
-        WalletAuth::ApiKey => shard
-            .shared
-            .wallet
-            .api_keys
-            .load()
-            .check(authorization)
-            .map(|(role, _)| role),
+        WalletAuth::ApiKey => wallet.shared.api_keys.load().check(authorization).map(|(role, _)| role),
     }
 }
 
 /// The wallet endpoints proper, reached over plain HTTP or inside a secure session.
-async fn wallet(shard: &Rc<Shard>, method: &str, path: &str, query: Option<&str>, body: &[u8]) -> ApiResult {
+async fn wallet_route(
+    wallet: &Rc<WalletService>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> ApiResult {
     if path == "/v1/wallets" {
         expect_method(method, "POST")?;
-        return create(shard, body).await;
+        return create(wallet, body).await;
     }
     let Some(rest) = path.strip_prefix("/v1/wallets/") else {
         return Err(not_found(path));
@@ -130,7 +129,7 @@ async fn wallet(shard: &Rc<Shard>, method: &str, path: &str, query: Option<&str>
     if !is_wallet_id(id) {
         return Err(ApiError::unknown_wallet());
     }
-    let owner = owner_of(shard, id);
+    let owner = owner_of(wallet, id);
     let id = id.to_string();
     let op = match action {
         "address" => WalletOp::Address {
@@ -150,10 +149,10 @@ async fn wallet(shard: &Rc<Shard>, method: &str, path: &str, query: Option<&str>
             sign: request::sign_message(body)?,
         },
     };
-    answer(call(shard, owner, op).await?)
+    answer(call(wallet, owner, op).await?)
 }
 
-async fn create(shard: &Rc<Shard>, body: &[u8]) -> ApiResult {
+async fn create(wallet: &Rc<WalletService>, body: &[u8]) -> ApiResult {
     let body: CreateWallet = if body.is_empty() {
         request::json(b"{}")?
     } else {
@@ -170,14 +169,14 @@ async fn create(shard: &Rc<Shard>, body: &[u8]) -> ApiResult {
     let mut raw = [0u8; 16];
     random_bytes(&mut raw).map_err(|e| ApiError::unavailable(e.to_string()))?;
     let id = hex::encode(raw);
-    let owner = owner_of(shard, &id);
+    let owner = owner_of(wallet, &id);
     let op = WalletOp::Create {
         id,
         source,
         passphrase: Zeroizing::new(body.passphrase),
     };
-    let reply = call(shard, owner, op).await?;
-    shard.wallet.metrics.borrow_mut().wallets_created += 1;
+    let reply = call(wallet, owner, op).await?;
+    wallet.metrics.borrow_mut().wallets_created += 1;
     answer(reply)
 }
 
@@ -197,8 +196,8 @@ fn is_wallet_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn owner_of(shard: &Shard, key: &str) -> u16 {
-    shard.shared.slots.owner(key_hash_slot(key.as_bytes()))
+fn owner_of(wallet: &WalletService, key: &str) -> u16 {
+    wallet.ctx().owner_of_key(key.as_bytes())
 }
 
 fn expect_method(method: &str, expected: &'static str) -> Result<(), ApiError> {
@@ -249,8 +248,8 @@ struct InnerRequest<'a> {
 }
 
 /// `/v1/secure/...`: the key exchange and the records. See docs/secure-channel.md.
-async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> ApiResult {
-    let custody = shard.shared.wallet.custody.as_ref().expect("checked by serve");
+async fn secure(wallet: &Rc<WalletService>, method: &str, rest: &str, body: &[u8]) -> ApiResult {
+    let custody = wallet.shared.custody.as_ref().expect("checked by serve");
     match rest {
         "server-key" => {
             expect_method(method, "GET")?;
@@ -258,7 +257,7 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
         }
         "handshake" => {
             expect_method(method, "POST")?;
-            return handshake(shard, request::json(body)?).await;
+            return handshake(wallet, request::json(body)?).await;
         }
         _ => {}
     }
@@ -268,18 +267,18 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
         None => (rest, false),
     };
     let slot = session_slot(session).ok_or_else(ApiError::unknown_session)?;
-    let owner = shard.shared.slots.owner(slot);
+    let owner = wallet.ctx().slots().owner(slot);
     if confirm {
         let b: ConfirmBody = request::json(body)?;
         let confirmation = Confirmation::from_hex(&b.confirm)?;
         let session = session.to_string();
-        return answer(call(shard, owner, WalletOp::Confirm { session, confirmation }).await?);
+        return answer(call(wallet, owner, WalletOp::Confirm { session, confirmation }).await?);
     }
     let b: RecordBody = request::json(body)?;
     let ct = decode_hex(&b.ct).ok_or(GmError::Hex { field: "ct" })?;
     let seq = b.seq;
     let reply = call(
-        shard,
+        wallet,
         owner,
         WalletOp::Record {
             session: session.to_string(),
@@ -292,12 +291,12 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
         Ok(WalletAnswer::Opened(opened)) => opened,
         Ok(_) => return Err(ApiError::unavailable("unexpected answer from the owner shard")),
         Err(e) => {
-            shard.wallet.metrics.borrow_mut().records_refused += 1;
+            wallet.metrics.borrow_mut().records_refused += 1;
             return Err(e);
         }
     };
     // From here on every outcome, refusals included, travels encrypted.
-    let (status, inner_body) = match inner(shard, &opened.plaintext).await {
+    let (status, inner_body) = match inner(wallet, &opened.plaintext).await {
         Ok(response) => (response.status, response.body),
         Err(e) => (e.status, e.body()),
     };
@@ -307,7 +306,7 @@ async fn secure(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Api
     let sealed = opened
         .cipher
         .seal(Direction::ServerToClient, session, seq, plaintext.as_bytes())?;
-    shard.wallet.metrics.borrow_mut().records_accepted += 1;
+    wallet.metrics.borrow_mut().records_accepted += 1;
     let mut body = String::with_capacity(sealed.len() * 2 + 48);
     let _ = write!(body, "{{\"seq\":{seq},\"ct\":\"");
     body.push_str(&faster_hex::hex_string(&sealed));
@@ -330,7 +329,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Runs the request a record carries, with the `app` role.
-async fn inner(shard: &Rc<Shard>, plaintext: &[u8]) -> ApiResult {
+async fn inner(wallet: &Rc<WalletService>, plaintext: &[u8]) -> ApiResult {
     let request: InnerRequest = request::json(plaintext)?;
     let (path, query) = match request.path.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -347,14 +346,13 @@ async fn inner(shard: &Rc<Shard>, plaintext: &[u8]) -> ApiResult {
         Some(raw) if raw.get() != "null" => raw.get().as_bytes(),
         _ => &[],
     };
-    wallet(shard, &request.method, path, query, body).await
+    wallet_route(wallet, &request.method, path, query, body).await
 }
 
-async fn handshake(shard: &Rc<Shard>, b: HandshakeBody) -> ApiResult {
-    let custody = shard.shared.wallet.custody.as_ref().expect("checked by serve");
-    let client = shard
+async fn handshake(wallet: &Rc<WalletService>, b: HandshakeBody) -> ApiResult {
+    let custody = wallet.shared.custody.as_ref().expect("checked by serve");
+    let client = wallet
         .shared
-        .wallet
         .clients
         .get(&b.client_id)
         .ok_or_else(|| ApiError::new(Status::Forbidden, "unknown_client", "no registered client with that id"))?;
@@ -384,15 +382,15 @@ async fn handshake(shard: &Rc<Shard>, b: HandshakeBody) -> ApiResult {
         "ephemeral_key": public_key_to_hex(responder.ephemeral_public()),
         "confirm": responder.confirmation().to_hex(),
     });
-    let owner = owner_of(shard, &b.client_id);
+    let owner = owner_of(wallet, &b.client_id);
     let op = WalletOp::OpenSession {
         session,
         client_id: b.client_id,
         public_key: client.public_key,
         responder: Box::new(responder),
     };
-    call(shard, owner, op).await?;
-    shard.wallet.metrics.borrow_mut().sessions_opened += 1;
+    call(wallet, owner, op).await?;
+    wallet.metrics.borrow_mut().sessions_opened += 1;
     ok_json(response)
 }
 
@@ -403,8 +401,8 @@ struct PutClientBody {
 }
 
 /// `/v1/admin/secure-clients[/{id}]`.
-fn admin_clients(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> ApiResult {
-    let clients = &shard.shared.wallet.clients;
+fn admin_clients(wallet: &Rc<WalletService>, method: &str, rest: &str, body: &[u8]) -> ApiResult {
+    let clients = &wallet.shared.clients;
     if rest.is_empty() {
         expect_method(method, "GET")?;
         let list: Vec<Value> = clients
@@ -415,7 +413,8 @@ fn admin_clients(shard: &Rc<Shard>, method: &str, rest: &str, body: &[u8]) -> Ap
         return ok_json(json!({ "clients": list }));
     }
     let id = rest.strip_prefix('/').unwrap_or(rest);
-    let failed = |e: String| ApiError::unavailable(format!("cannot save the client list: {e}"));
+    let failed =
+        |e: super::clients::ClientListError| ApiError::unavailable(format!("cannot save the client list: {e}"));
     if clients.in_config(id) && matches!(method, "PUT" | "DELETE") {
         // Answering 204 would let an operator believe a compromised key was replaced.
         return Err(ApiError::new(

@@ -23,9 +23,7 @@ use shardhub_net::http::Status;
 use super::custody::{random_bytes, wallet_dir, Custody};
 use super::error::ApiError;
 use crate::config::Durability;
-use crate::durable_log::DurableLog;
-use crate::error::JournalError;
-use crate::journal::{Journal, Recovery, TornTail};
+use crate::storage::{DurableLog, Journal, JournalError, Recovery, TornTail};
 
 /// Bound on one record: an id and a sealed 64-byte seed are about 200 bytes. Tight on
 /// purpose: a damaged length field then reads as damage, not as a record cut short.
@@ -49,6 +47,17 @@ pub struct WalletBook {
     log: DurableLog,
 }
 
+/// Why a record of the wallet log did not replay.
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    #[error("the wallet log takes no snapshots")]
+    Snapshot,
+    #[error("cannot decode: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("cannot unseal: {0}")]
+    Unseal(#[from] shardhub_crypto::gm::KeystoreError),
+}
+
 /// The log directory of one shard's wallets.
 pub fn log_dir(data_dir: &std::path::Path, shard: ShardId) -> PathBuf {
     wallet_dir(data_dir).join(format!("shard-{shard}"))
@@ -67,10 +76,10 @@ impl WalletBook {
             TornTail::CutTruncatedOnly {
                 record_bytes_max: RECORD_BYTES_MAX,
             },
-            |_| Err("the wallet log takes no snapshots".into()),
+            |_| Err(ReplayError::Snapshot),
             |bytes| {
-                let record: WalletRecord = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-                let seed = open_seed(&custody.key, &record.sealed).map_err(|e| e.to_string())?;
+                let record: WalletRecord = postcard::from_bytes(bytes)?;
+                let seed = open_seed(&custody.key, &record.sealed)?;
                 wallets.borrow_mut().insert(record.id, Wallet { seed, keys: None });
                 Ok(())
             },

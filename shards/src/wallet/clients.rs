@@ -9,13 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
-use shardhub_crypto::gm::{public_key_from_hex, Sm2};
 
 use super::custody::replace_file;
 use crate::config::SecureClientConfig;
-
-/// Longest client id: it is hashed to pick the shard that holds the client's sessions.
-pub const CLIENT_ID_MAX_BYTES: usize = 128;
+pub use crate::config::{check_client, CLIENT_ID_BYTES_MAX};
 
 /// Where a registration came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,36 +29,51 @@ pub struct RegisteredClient {
     pub source: Source,
 }
 
-/// Checks a client id and key as the config and the admin endpoint accept them.
-pub fn check_client(id: &str, public_key: &str) -> Result<(), &'static str> {
-    if id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err("a client id of 1 to 128 printable ASCII characters without '/'");
-    }
-    if public_key.bytes().any(|b| b.is_ascii_uppercase()) || public_key_from_hex::<Sm2>(public_key).is_err() {
-        return Err("an uncompressed SM2 public key in lower-case hex (04 || x || y)");
-    }
-    Ok(())
+/// The admin registrations' file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientListError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-pub struct ClientRegistry {
+/// The allow-list every shard reads.
+pub struct SecureClients {
     table: ArcSwap<HashMap<String, RegisteredClient>>,
     /// The admin registrations and the config's, kept to rebuild the table from either side.
     admin: Mutex<(BTreeMap<String, String>, Vec<SecureClientConfig>)>,
     admin_file: Option<PathBuf>,
 }
 
-impl ClientRegistry {
+impl SecureClients {
     /// Loads the admin registrations (if the wallet has a data dir) and merges the config's.
-    pub fn open(admin_file: Option<PathBuf>, config: &[SecureClientConfig]) -> Result<ClientRegistry, String> {
+    pub fn open(admin_file: Option<PathBuf>, config: &[SecureClientConfig]) -> Result<SecureClients, ClientListError> {
         let admin: BTreeMap<String, String> = match &admin_file {
             Some(path) => match std::fs::read(path) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ClientListError::Parse {
+                    path: path.clone(),
+                    source,
+                })?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(source) => {
+                    return Err(ClientListError::Io {
+                        path: path.clone(),
+                        source,
+                    })
+                }
             },
             None => BTreeMap::new(),
         };
-        let registry = ClientRegistry {
+        let registry = SecureClients {
             table: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new((admin, config.to_vec())),
             admin_file,
@@ -101,7 +113,7 @@ impl ClientRegistry {
     }
 
     /// Registers (or re-keys) a client; persisted before it takes effect.
-    pub fn put(&self, id: &str, public_key: &str) -> Result<(), String> {
+    pub fn put(&self, id: &str, public_key: &str) -> Result<(), ClientListError> {
         let mut state = self.admin.lock().expect("not poisoned");
         let mut next = state.0.clone();
         next.insert(id.to_string(), public_key.to_string());
@@ -112,7 +124,7 @@ impl ClientRegistry {
     }
 
     /// Removes an admin registration; false when there was none (config entries stay).
-    pub fn remove(&self, id: &str) -> Result<bool, String> {
+    pub fn remove(&self, id: &str) -> Result<bool, ClientListError> {
         let mut state = self.admin.lock().expect("not poisoned");
         let mut next = state.0.clone();
         if next.remove(id).is_none() {
@@ -124,12 +136,15 @@ impl ClientRegistry {
         Ok(true)
     }
 
-    fn persist(&self, admin: &BTreeMap<String, String>) -> Result<(), String> {
+    fn persist(&self, admin: &BTreeMap<String, String>) -> Result<(), ClientListError> {
         let Some(path) = &self.admin_file else {
             return Ok(());
         };
         let bytes = serde_json::to_vec_pretty(admin).expect("a map of strings serializes");
-        replace_file(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+        replace_file(path, &bytes).map_err(|source| ClientListError::Io {
+            path: path.clone(),
+            source,
+        })
     }
 
     fn rebuild(&self, state: &(BTreeMap<String, String>, Vec<SecureClientConfig>)) {
@@ -186,11 +201,11 @@ mod tests {
             id: "both".into(),
             public_key: key(),
         }];
-        let r = ClientRegistry::open(Some(file.clone()), &config).unwrap();
+        let r = SecureClients::open(Some(file.clone()), &config).unwrap();
         r.put("both", "04aa").unwrap();
         r.put("admin-only", &key()).unwrap();
         assert_eq!(r.get("both").unwrap().source, Source::Config);
-        let again = ClientRegistry::open(Some(file), &[]).unwrap();
+        let again = SecureClients::open(Some(file), &[]).unwrap();
         assert_eq!(again.get("admin-only").unwrap().source, Source::Admin);
         assert_eq!(again.get("both").unwrap().public_key, "04aa");
         assert!(again.remove("admin-only").unwrap());

@@ -7,7 +7,7 @@ use shardhub_crypto::gm::{GmError, KeystoreError};
 use shardhub_crypto::hd::HdError;
 use shardhub_net::http::Status;
 
-use crate::error::JournalError;
+use crate::storage::JournalError;
 
 /// A refused request. Messages never carry secrets (the crypto errors hold none).
 #[derive(Debug, Clone, PartialEq, Eq)]

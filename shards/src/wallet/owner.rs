@@ -1,8 +1,6 @@
 //! The owner side: a wallet op run on the shard that holds the wallet (or the secure
 //! client's sessions). Key material is touched here and only here.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -12,55 +10,46 @@ use shardhub_crypto::hd::Mnemonic;
 use shardhub_net::http::Status;
 
 use super::error::ApiError;
-use super::op::{WalletAnswer, WalletOp, WalletReply, WalletSource};
-use crate::shard::Shard;
-use crate::shard_op::{ShardOp, ShardReply};
+use super::message::{WalletAnswer, WalletOp, WalletReply, WalletSource};
+use super::WalletService;
+use crate::runtime::{Answer, Service};
 
-/// An op's answer: now, or once the new wallet's record is fsynced.
-pub enum Handled {
-    Now(WalletReply),
-    Later(Pin<Box<dyn Future<Output = WalletReply>>>),
-}
-
-/// Runs `op` on `owner`: here, or through the mesh.
-pub async fn call(shard: &Rc<Shard>, owner: u16, op: WalletOp) -> WalletReply {
-    if owner == shard.id {
-        return match handle(shard, op) {
-            Handled::Now(reply) => reply,
-            Handled::Later(future) => future.await,
-        };
-    }
-    let pending = shard
-        .mesh
-        .call(owner, ShardOp::Wallet(op))
-        .map_err(|_| ApiError::unavailable("the owner shard is busy; retry"))?;
-    match pending.await {
-        ShardReply::Wallet(reply) => reply,
-        _ => Err(ApiError::unavailable("the owner shard did not answer")),
+/// Runs `op` on `owner`, here or through the mesh, and waits for its answer.
+pub async fn call(wallet: &Rc<WalletService>, owner: u16, op: WalletOp) -> WalletReply {
+    match wallet.on_owner(owner, op) {
+        Ok(answer) => answer.get().await,
+        Err(_) => Err(ApiError::unavailable("the owner shard is busy; retry")),
     }
 }
 
-pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
-    let wallet = &shard.wallet;
+/// The owner's answer when it is gone (the process is going down).
+pub fn unanswered() -> WalletReply {
+    Err(ApiError::unavailable("the owner shard did not answer"))
+}
+
+/// Runs an op on the wallet's owner: now, or (a new wallet) once its record is fsynced.
+pub fn handle(wallet: &Rc<WalletService>, op: WalletOp) -> Answer<WalletReply> {
     let Some(book) = &wallet.book else {
-        return Handled::Now(Err(super::disabled()));
+        return Answer::Now(Err(super::disabled()));
     };
+    let limits = wallet.session_limits();
     let reply = match op {
         WalletOp::Create { id, source, passphrase } => {
             let mnemonic = match source {
                 WalletSource::Mnemonic(words) => Mnemonic::parse(&words),
                 WalletSource::Entropy(entropy) => Mnemonic::from_entropy(&*entropy),
             };
-            let created = mnemonic
-                .map_err(ApiError::from)
-                .and_then(|m| book.create(id.clone(), m.to_seed(&passphrase), wallet.max_wallets.get()));
+            let created = mnemonic.map_err(ApiError::from).and_then(|m| {
+                let wallets_max = wallet.ctx.config().wallet.wallets_per_shard_max;
+                book.create(id.clone(), m.to_seed(&passphrase), wallets_max)
+            });
             let lsn = match created {
                 Ok(lsn) => lsn,
-                Err(e) => return Handled::Now(Err(e)),
+                Err(e) => return Answer::Now(Err(e)),
             };
-            let shard = shard.clone();
-            return Handled::Later(Box::pin(async move {
-                let book = shard.wallet.book.as_ref().expect("checked above");
+            let wallet = wallet.clone();
+            return Answer::later(async move {
+                let book = wallet.book.as_ref().expect("checked above");
                 if !book.durable(&id, lsn).await {
                     return Err(ApiError::unavailable("the wallet log failed; the wallet was not saved"));
                 }
@@ -68,7 +57,7 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
                     Status::Created,
                     json!({ "wallet_id": id }).to_string(),
                 ))
-            }));
+            });
         }
         WalletOp::Address { id, path } => book.with_keys(&id, |keys| keys.address_at(path)).and_then(|a| {
             json(&AddressAnswer {
@@ -109,34 +98,31 @@ pub fn handle(shard: &Rc<Shard>, op: WalletOp) -> Handled {
             public_key,
             responder,
         } => {
-            let evicted = wallet.sessions.borrow_mut().insert(
-                session,
-                client_id,
-                public_key,
-                responder,
-                Instant::now(),
-                wallet.limits.get(),
-            );
+            let evicted =
+                wallet
+                    .sessions
+                    .borrow_mut()
+                    .insert(session, client_id, public_key, responder, Instant::now(), limits);
             wallet.metrics.borrow_mut().sessions_evicted += evicted as u64;
             Ok(WalletAnswer::Json(Status::NoContent, String::new()))
         }
         WalletOp::Confirm { session, confirmation } => wallet
             .sessions
             .borrow_mut()
-            .confirm(&session, &confirmation, Instant::now(), wallet.limits.get())
+            .confirm(&session, &confirmation, Instant::now(), limits)
             .map(|()| WalletAnswer::Json(Status::NoContent, String::new())),
         WalletOp::Record { session, seq, ct } => {
-            let clients = &shard.shared.wallet.clients;
+            let clients = &wallet.shared.clients;
             wallet
                 .sessions
                 .borrow_mut()
-                .open_record(&session, seq, &ct, Instant::now(), wallet.limits.get(), |id, key| {
+                .open_record(&session, seq, &ct, Instant::now(), limits, |id, key| {
                     clients.is_registered(id, key)
                 })
                 .map(WalletAnswer::Opened)
         }
     };
-    Handled::Now(reply)
+    Answer::Now(reply)
 }
 
 // The answers' bodies (docs/wallet.md), serialized straight from these rather than built as

@@ -1,0 +1,194 @@
+//! The RESP connection driver: reads bytes, frames requests with `net::resp`, runs them
+//! through `dispatch`, and writes every reply of a read batch in one write.
+//!
+//! Pipelined commands that wait on other shards do not hold up the sending of later
+//! commands: all of a batch is dispatched first (remote ones travel the mesh in parallel),
+//! then the replies are written in request order.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+use shardhub_net::resp::{Protocol, Reply, RequestLimits, RequestParser};
+
+use crate::config::LimitsConfig;
+
+use super::clients::{ClientInfo, ClientState};
+use super::dispatch::dispatch;
+use super::front::RespFront;
+use super::session::Session;
+use crate::runtime::read_buf::read_append;
+use crate::runtime::{Answer, Later};
+
+/// First read buffer; it grows for large requests and shrinks back when idle.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Room always offered to a read, so small reads do not reallocate.
+const READ_ROOM_BYTES_MIN: usize = 4 * 1024;
+/// A buffer grown past this is dropped when the connection goes idle, so one big request
+/// does not pin megabytes for the connection's lifetime.
+const BUFFER_KEEP_BYTES_MAX: usize = 256 * 1024;
+
+/// One reply slot in request order.
+enum Slot {
+    Ready(Reply, Protocol),
+    Waiting {
+        later: Later<Reply>,
+        protocol: Protocol,
+        command: Option<usize>,
+        started: Instant,
+    },
+}
+
+pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr) {
+    let ctx = front.ctx().clone();
+    if !ctx.admits_connection() {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n".to_vec())
+            .await;
+        return;
+    }
+    let id = ctx.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let client = Rc::new(ClientInfo {
+        id,
+        addr: peer,
+        laddr: stream.local_addr().unwrap_or(peer),
+        fd: stream.as_raw_fd(),
+        created: now,
+        state: std::cell::RefCell::new(ClientState {
+            name: None,
+            last_command: "NULL",
+            last_active: now,
+            protocol: 2,
+        }),
+    });
+    front.clients.borrow_mut().insert(client.clone());
+    ctx.connection_opened();
+    let mut session = Session {
+        client,
+        protocol: Protocol::Resp2,
+        closing: false,
+    };
+    run(&front, &mut stream, &mut session).await;
+    front.clients.borrow_mut().remove(id);
+    ctx.connection_closed();
+}
+
+async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Session) {
+    let ctx = front.ctx();
+    let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut slots: VecDeque<Slot> = VecDeque::new();
+    loop {
+        if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+            rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+        }
+        rbuf.reserve(READ_ROOM_BYTES_MIN);
+        let (result, buf) = read_append(stream, rbuf).await;
+        rbuf = buf;
+        match result {
+            Ok(0) | Err(_) => return,
+            Ok(n) => front.metrics.borrow_mut().bytes_in += n as u64,
+        }
+        ctx.note_drain_activity();
+        let parser = RequestParser::new(request_limits(&ctx.config().limits));
+        let mut broken = false;
+        // One clock read per request: a command's latency runs from the end of the one
+        // before it in this batch (its framing included) to the end of its own dispatch.
+        let mut now = Instant::now();
+        loop {
+            match parser.next(&mut rbuf) {
+                Ok(Some(request)) => {
+                    let started = now;
+                    let (command, answer) = dispatch(front, session, request, started);
+                    now = Instant::now();
+                    // After dispatch: HELLO's own reply already speaks the new protocol.
+                    let protocol = session.protocol;
+                    match answer {
+                        Answer::Now(reply) => {
+                            record(front, command, now - started, reply.is_error());
+                            if slots.is_empty() {
+                                reply.encode(protocol, &mut wbuf);
+                            } else {
+                                slots.push_back(Slot::Ready(reply, protocol));
+                            }
+                        }
+                        Answer::Later(later) => slots.push_back(Slot::Waiting {
+                            later,
+                            protocol,
+                            command,
+                            started,
+                        }),
+                    }
+                    if session.closing {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // As Redis: answer the protocol error, then close; the stream cannot be
+                    // re-synchronised.
+                    front.metrics.borrow_mut().protocol_errors += 1;
+                    slots.push_back(Slot::Ready(Reply::error(e.to_string()), session.protocol));
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        while let Some(slot) = slots.pop_front() {
+            match slot {
+                Slot::Ready(reply, protocol) => reply.encode(protocol, &mut wbuf),
+                Slot::Waiting {
+                    later,
+                    protocol,
+                    command,
+                    started,
+                } => {
+                    let reply = later.await;
+                    record(front, command, started.elapsed(), reply.is_error());
+                    reply.encode(protocol, &mut wbuf);
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            let written = wbuf.len() as u64;
+            let (result, buf) = stream.write_all(wbuf).await;
+            wbuf = buf;
+            wbuf.clear();
+            if result.is_err() {
+                return;
+            }
+            front.metrics.borrow_mut().bytes_out += written;
+            if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+                wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+            }
+        }
+        if broken || session.closing {
+            return;
+        }
+    }
+}
+
+fn record(front: &RespFront, command: Option<usize>, elapsed: Duration, error: bool) {
+    let mut metrics = front.metrics.borrow_mut();
+    match command {
+        Some(index) => metrics.record_command(index, elapsed, error),
+        None => metrics.unknown_commands += 1,
+    }
+}
+
+/// The request bounds of `[limits]`.
+fn request_limits(l: &LimitsConfig) -> RequestLimits {
+    RequestLimits {
+        args_max: l.args_max,
+        bulk_bytes_max: l.bulk_bytes_max,
+        inline_bytes_max: l.inline_bytes_max,
+        request_bytes_max: l.request_bytes_max,
+    }
+}
