@@ -1,8 +1,15 @@
 # Sourced by the bench scripts (from the repository root): builds the release binaries once,
-# names them, and gives a free loopback port. Honours CARGO_TARGET_DIR.
-target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p shardhub -p shardhub-bench
-B=$target_dir/release/shardhub-bench
-SHARDHUB=$target_dir/release/shardhub
+# names them, and gives a free loopback port. Honours CARGO_TARGET_DIR. With SHARDHUB_BIN and
+# SHARDHUB_BENCH_BIN both set it builds nothing and runs those (another commit's build, to
+# compare two in the same conditions).
+if [[ -n ${SHARDHUB_BIN:-} && -n ${SHARDHUB_BENCH_BIN:-} ]]; then
+  B=$SHARDHUB_BENCH_BIN
+  SHARDHUB=$SHARDHUB_BIN
+else
+  target_dir=${CARGO_TARGET_DIR:-target}
+  cargo build --release -q -p shardhub -p shardhub-bench
+  B=$target_dir/release/shardhub-bench
+  SHARDHUB=$target_dir/release/shardhub
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::common::connection_runner::{ConnectionRunner, RunOptions};
 use crate::common::error::BenchError;
+use crate::common::report_args::ReportArgs;
 use crate::common::run_limit::RunLimit;
 
 #[derive(Debug, clap::Args)]
@@ -26,15 +27,8 @@ pub struct LoadArgs {
     /// Base of the per-connection PRNG seeds, for reproducible sequences.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Server process whose CPU time is measured over the run.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
-    /// Free text that names the run in the report (for example the server's name).
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Print one JSON object on one line instead of the human-readable block.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 impl LoadArgs {
@@ -45,7 +39,7 @@ impl LoadArgs {
             connections: self.connections as usize,
             duration: self.duration.map(seconds_to_duration).transpose()?,
             requests: self.requests,
-            server_pid: self.server_pid,
+            server_pid: self.report.server_pid,
         })
     }
 }

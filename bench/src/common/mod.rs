@@ -9,5 +9,6 @@ pub mod fast_rng;
 pub mod load_args;
 pub mod percentiles;
 pub mod process_cpu_clock;
+pub mod report_args;
 pub mod resp_reply;
 pub mod run_limit;

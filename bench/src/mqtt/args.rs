@@ -2,6 +2,8 @@
 
 use shardhub_net::mqtt::ProtocolVersion;
 
+use crate::common::report_args::ReportArgs;
+
 /// Flags every `mqtt` subcommand takes.
 #[derive(Debug, clap::Args)]
 pub struct MqttCommonArgs {
@@ -14,15 +16,8 @@ pub struct MqttCommonArgs {
     /// Keep alive in CONNECT, seconds (0: off). A 5.0 server may answer with its own.
     #[arg(long, default_value_t = 60)]
     pub keep_alive: u16,
-    /// Server process whose CPU time (and, for `connect`, resident memory) is measured.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
-    /// Free text that names the run in the report (for example the server's name).
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Print one JSON object on one line instead of the human-readable block.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 impl MqttCommonArgs {

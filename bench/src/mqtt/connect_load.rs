@@ -74,7 +74,7 @@ pub fn run(args: MqttConnectArgs) -> Result<(), BenchError> {
     let hold = seconds(args.hold, "--hold", true)?;
     let connect_timeout = seconds(args.connect_timeout, "--connect-timeout", false)?;
     let client_open_files = raise_open_files(u64::from(args.connections));
-    let server_cpu = args.common.server_pid.map(ProcessCpuClock::open).transpose()?;
+    let server_cpu = args.common.report.server_pid.map(ProcessCpuClock::open).transpose()?;
     let plan = RampPlan {
         addr,
         schedule,
@@ -89,7 +89,7 @@ pub fn run(args: MqttConnectArgs) -> Result<(), BenchError> {
         },
         sources: args.bind.clone(),
         client_id_prefix: format!("bench-{}-c", std::process::id()),
-        server_pid: args.common.server_pid,
+        server_pid: args.common.report.server_pid,
         server_cpu: server_cpu.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -99,7 +99,7 @@ pub fn run(args: MqttConnectArgs) -> Result<(), BenchError> {
     let measured = LocalSet::new().block_on(&runtime, plan.ramp_and_hold())?;
     let report = ConnectReport::new(
         ConnectShape {
-            label: args.common.label.clone(),
+            label: args.common.report.label.clone(),
             version: args.common.version_name(),
             connections: u64::from(args.connections),
             rate_per_s: args.rate,
@@ -110,7 +110,7 @@ pub fn run(args: MqttConnectArgs) -> Result<(), BenchError> {
         },
         measured,
     );
-    if args.common.json {
+    if args.common.report.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else {
         print!("{}", report.human());

@@ -69,8 +69,8 @@ pub struct PubSubArgs {
     /// Publishers wait while more deliveries than this are owed to the subscribers (an
     /// accepted message owes one to each subscriber, or one to a shared group); keep it
     /// below the broker's per-session queue (max_queued_messages), which drops when full.
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_backlog: u64,
+    #[arg(long = "max-backlog", default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub backlog_max: u64,
     /// Client threads, each a tokio current-thread runtime.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
@@ -142,13 +142,13 @@ fn run(kind: &'static str, publishers: usize, subscribers: usize, args: PubSubAr
         connections: publishers + subscribers,
         duration,
         requests: args.messages,
-        server_pid: args.common.server_pid,
+        server_pid: args.common.report.server_pid,
     })?;
     let flow = Arc::new(PubSubFlow::new(
         publishers,
         subscribers,
         args.share.is_some(),
-        args.max_backlog,
+        args.backlog_max,
     ));
     let workload = Arc::new(PubSubWorkload {
         addr,
@@ -175,7 +175,7 @@ fn run(kind: &'static str, publishers: usize, subscribers: usize, args: PubSubAr
         }
     }
     let shape = PubSubShape {
-        label: args.common.label.clone(),
+        label: args.common.report.label.clone(),
         kind,
         version: args.common.version_name(),
         qos,
@@ -185,7 +185,7 @@ fn run(kind: &'static str, publishers: usize, subscribers: usize, args: PubSubAr
         share_group: args.share.clone(),
         payload_bytes: args.payload_bytes,
         inflight: (qos == QoS::AtLeastOnce).then_some(usize::from(args.inflight)),
-        max_backlog: args.max_backlog,
+        backlog_max: args.backlog_max,
         threads: args.threads as usize,
     };
     let timing = PubSubTiming {
@@ -196,7 +196,7 @@ fn run(kind: &'static str, publishers: usize, subscribers: usize, args: PubSubAr
         client_cpu_us: outcome.client_cpu_us,
     };
     let report = PubSubReport::new(shape, PubSubTotals::of(&publisher_stats, &subscriber_stats), timing);
-    if args.common.json {
+    if args.common.report.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else {
         print!("{}", report.human());

@@ -64,7 +64,7 @@ pub struct PubSubShape {
     pub share_group: Option<String>,
     pub payload_bytes: usize,
     pub inflight: Option<usize>,
-    pub max_backlog: u64,
+    pub backlog_max: u64,
     pub threads: usize,
 }
 
@@ -91,7 +91,9 @@ pub struct PubSubReport {
     payload_bytes: usize,
     /// QoS 1: unacknowledged PUBLISHes each publisher keeps.
     inflight: Option<usize>,
-    max_backlog: u64,
+    /// Named as the flag (`--max-backlog`) that set it.
+    #[serde(rename = "max_backlog")]
+    backlog_max: u64,
     threads: usize,
     published: u64,
     accepted: u64,
@@ -153,7 +155,7 @@ impl PubSubReport {
             share_group: shape.share_group,
             payload_bytes: shape.payload_bytes,
             inflight: shape.inflight,
-            max_backlog: shape.max_backlog,
+            backlog_max: shape.backlog_max,
             threads: shape.threads,
             published: totals.published,
             accepted: totals.accepted,
@@ -283,7 +285,7 @@ mod tests {
             share_group: share_group.map(str::to_string),
             payload_bytes: 64,
             inflight: (qos == QoS::AtLeastOnce).then_some(16),
-            max_backlog: 500,
+            backlog_max: 500,
             threads: 1,
         }
     }

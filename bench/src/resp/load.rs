@@ -51,7 +51,7 @@ pub fn run(args: RespArgs) -> Result<(), BenchError> {
     });
     let outcome = runner.run(workload, Arc::new(limit))?;
     let report = RespReport::new(&args, outcome, server_cpu_method);
-    if args.load.json {
+    if args.load.report.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else {
         print!("{}", report.human());
@@ -166,7 +166,7 @@ impl RespReport {
             }
         };
         Self {
-            label: args.load.label.clone(),
+            label: args.load.report.label.clone(),
             command: args.command.clone(),
             connections: args.load.connections,
             pipeline: args.load.pipeline,

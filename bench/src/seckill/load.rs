@@ -69,7 +69,7 @@ pub fn run(args: SeckillArgs) -> Result<(), BenchError> {
     };
 
     let report = SeckillReport::new(&args, &outcome, merged, audit, server_cpu_method);
-    if args.load.json {
+    if args.load.report.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
         for check in report.audit() {
             eprintln!("{}", check.line());

@@ -132,7 +132,7 @@ impl SeckillReport {
         let pays_ok = merged.paid_by_sku.iter().sum();
         let paid = merged.pays > 0;
         Self {
-            label: args.load.label.clone(),
+            label: args.load.report.label.clone(),
             target: args.target.name(),
             connections: args.load.connections,
             pipeline: args.load.pipeline,

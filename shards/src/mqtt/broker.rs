@@ -2,10 +2,12 @@
 //! interest summaries of the other shards, and what it owns by slot — client ids (who holds
 //! each session) and retained topics.
 //!
-//! Routing a publish: deliver to the local trie's matches, then forward the message (one
-//! `Arc`, whatever the fan-out) to each other shard whose interest summary matches. Interest
-//! changes travel to every shard before the SUBACK that caused them goes out, so a publish
-//! that follows a SUBACK is never missed for lack of a hint.
+//! Routing a publish: forward the message (one `Arc`, whatever the fan-out) to each other
+//! shard whose interest summary matches, then deliver to the local trie's matches. A message
+//! its publisher waits to have acknowledged goes out only when every ring it travels has room
+//! for it ([`Broker::route_acknowledged`]). Interest changes travel to every shard before the
+//! SUBACK that caused them goes out, so a publish that follows a SUBACK is never missed for
+//! lack of a hint.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};

@@ -23,7 +23,7 @@ use shardhub_net::mqtt::connection::{
     Connection as Protocol, InboundPublish, Outcome, Policy, Refusal, SessionState as ProtocolState, Step, Verdict,
 };
 use shardhub_net::mqtt::session::{Inbound, Message, Outbound};
-use shardhub_net::mqtt::{Connect, MqttStr, Packet, ProtocolVersion, QoS, ReasonCode, Unsubscribe};
+use shardhub_net::mqtt::{Connect, MqttStr, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Unsubscribe};
 
 use super::acl::{self, Role};
 use super::auth::AuthRefusal;
@@ -404,20 +404,18 @@ impl Connection {
     /// acknowledges it as the outcome says.
     async fn publish(&mut self, accepted: InboundPublish) {
         let broker = self.broker.clone();
-        let outcome = match shadow::request_topic(accepted.publish.topic.as_str()) {
-            Some(request) => self.shadow(&accepted, request).await,
-            None => {
-                let message = Arc::new(Message::from_publish(accepted.publish.clone(), self.key, unix_ms()));
-                route(&broker, message).await
-            }
+        let (publish, ack) = accepted.split();
+        let outcome = match shadow::request_topic(publish.topic.as_str()) {
+            Some(request) => self.shadow(request, &publish).await,
+            None => route(&broker, Arc::new(Message::from_publish(publish, self.key, unix_ms()))).await,
         };
-        let answer = accepted.answer(outcome, &mut self.session.borrow_mut().inbound);
+        let answer = ack.answer(outcome, &mut self.session.borrow_mut().inbound);
         self.io.send(answer.as_slice());
     }
 
     /// A PUBLISH on `$shadow/...`: requests go to the shadow service, not to subscribers;
     /// the reply topics are the server's alone.
-    async fn shadow(&self, accepted: &InboundPublish, request: Result<(&str, ShadowAction), ()>) -> Outcome {
+    async fn shadow(&self, request: Result<(&str, ShadowAction), ()>, publish: &Publish) -> Outcome {
         let Ok((device, action)) = request else {
             self.broker.metrics.borrow_mut().publishes_denied += 1;
             return Outcome::Refused(ReasonCode::NOT_AUTHORIZED);
@@ -425,7 +423,7 @@ impl Connection {
         let op = MqttOp::Shadow {
             action,
             device: device.to_string(),
-            request: accepted.publish.payload.clone(),
+            request: publish.payload.clone(),
         };
         let owner = self.broker.ctx().owner_of_key(device.as_bytes());
         match ask(&self.broker, owner, op).await {

@@ -52,7 +52,8 @@ pub trait Service: 'static {
         Ok(slot.unwrap_or_else(|| Answer::Now((peers.unanswered)())))
     }
 
-    /// Runs `msg` on `owner` without waiting for its answer (hints, releases, wills).
+    /// Runs `msg` on `owner` without waiting for its answer (hints, releases, wills). The
+    /// handler must do its work before it answers: an answer it gives `later` is dropped.
     fn tell(self: &Rc<Self>, owner: ShardId, msg: Self::Msg) -> Result<(), MeshBusy> {
         if owner != self.peers().me {
             return self.peers().notify(owner, msg);
@@ -193,10 +194,10 @@ impl<'a, R: 'static> Reply<'a, R> {
                 let port = port.clone();
                 monoio::spawn(async move { port.reply(to, future.await) });
             }
-            // Started all the same: the work it does (a log record) must happen.
-            Route::Nobody => {
-                monoio::spawn(future);
-            }
+            // Nobody waits for it: a told message does its work before it answers (a
+            // retained message's record is appended all the same), so what the future would
+            // wait for is not waited for.
+            Route::Nobody => drop(future),
         }
         Replied(())
     }

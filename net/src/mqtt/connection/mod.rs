@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::mqtt::decode;
-use crate::mqtt::packet::{Ack, Disconnect, Packet, ProtocolVersion, Publish, QoS};
+use crate::mqtt::packet::{Ack, Disconnect, Packet, PacketId, ProtocolVersion, Publish, QoS};
 use crate::mqtt::reason::ReasonCode;
 use crate::mqtt::session::{Inbound, Outbound};
 use rate::PublishRate;
@@ -63,7 +63,7 @@ pub struct SessionState<'a> {
 pub enum Step {
     /// Send these packets (none: nothing to answer).
     Send(Vec<Packet>),
-    /// Route this message, then send [`InboundPublish::answer`].
+    /// Route this message, then send [`Acknowledgement::answer`].
     Publish(InboundPublish),
     /// A PUBLISH refused without routing: send `answer` (QoS 1/2), count `why`.
     Refused { answer: Option<Packet>, why: Refusal },
@@ -96,6 +96,13 @@ pub struct InboundPublish {
     pub publish: Publish,
 }
 
+/// What answers an accepted PUBLISH once it is routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledgement {
+    qos: QoS,
+    packet_id: Option<PacketId>,
+}
+
 /// How routing an accepted PUBLISH ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -105,10 +112,21 @@ pub enum Outcome {
 }
 
 impl InboundPublish {
+    /// The message, and what answers it once it is routed.
+    pub fn split(self) -> (Publish, Acknowledgement) {
+        let ack = Acknowledgement {
+            qos: self.publish.qos,
+            packet_id: self.publish.packet_id,
+        };
+        (self.publish, ack)
+    }
+}
+
+impl Acknowledgement {
     /// The PUBACK or PUBREC for `outcome` (nothing for QoS 0). A refused QoS 2 message ends
     /// its exchange here, so its packet id is free again [MQTT-4.3.3].
     pub fn answer(&self, outcome: Outcome, inbound: &mut Inbound) -> Option<Packet> {
-        let id = self.publish.packet_id?;
+        let id = self.packet_id?;
         let reason = match outcome {
             Outcome::Routed => ReasonCode::SUCCESS,
             Outcome::Refused(reason) => reason,
@@ -117,7 +135,7 @@ impl InboundPublish {
             reason_code: reason,
             ..Ack::new(id)
         };
-        match self.publish.qos {
+        match self.qos {
             QoS::AtMostOnce => None,
             QoS::AtLeastOnce => Some(Packet::PubAck(ack)),
             QoS::ExactlyOnce => {

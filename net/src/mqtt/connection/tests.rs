@@ -243,7 +243,7 @@ fn a_publish_is_checked_for_identifiers_rate_and_policy_in_that_order() {
         panic!("accepted after a second")
     };
     assert_eq!(
-        accepted.answer(Outcome::Routed, &mut f.inbound),
+        accepted.split().1.answer(Outcome::Routed, &mut f.inbound),
         Some(Packet::PubAck(Ack::new(id(4))))
     );
 }
@@ -255,7 +255,7 @@ fn exactly_once_resends_are_acknowledged_again_and_refusals_free_the_id() {
         panic!("accepted")
     };
     assert_eq!(
-        first.answer(Outcome::Routed, &mut f.inbound),
+        first.split().1.answer(Outcome::Routed, &mut f.inbound),
         Some(Packet::PubRec(Ack::new(id(7))))
     );
     match f.step(publish("devices/me/t", QoS::ExactlyOnce, 7)) {
@@ -266,7 +266,10 @@ fn exactly_once_resends_are_acknowledged_again_and_refusals_free_the_id() {
     let Step::Publish(second) = f.step(publish("devices/me/t", QoS::ExactlyOnce, 8)) else {
         panic!("accepted")
     };
-    let refused = second.answer(Outcome::Refused(ReasonCode::QUOTA_EXCEEDED), &mut f.inbound);
+    let refused = second
+        .split()
+        .1
+        .answer(Outcome::Refused(ReasonCode::QUOTA_EXCEEDED), &mut f.inbound);
     assert!(matches!(refused, Some(Packet::PubRec(a)) if a.reason_code == ReasonCode::QUOTA_EXCEEDED));
     assert_eq!(f.inbound.awaiting_release(), 1, "only 7 still awaits its PUBREL");
     match f.step(Packet::PubRel(Ack::new(id(8)))) {
