@@ -917,3 +917,39 @@ fn a_restart_keeps_skus_orders_holdings_reqids_and_pending_expiries() {
     }
     assert_eq!(order(&mut c, &held).state, "reserved");
 }
+
+/// Counts stay within the signed 64-bit integers RESP carries: a restock past 2^63 - 1 is
+/// refused as Redis refuses INCRBY past it, changing nothing, and the state survives a
+/// restart balanced.
+#[test]
+fn stock_counts_never_pass_the_signed_64_bit_range() {
+    const OVERFLOW: &str = "-ERR increment or decrement would overflow\r\n";
+    let (server, dir) = start(1, "");
+    let mut c = server.raw();
+    let max = i64::MAX.to_string();
+    assert_eq!(c.call(&["STOCK.SET", "big", &max]), OK);
+    assert_eq!(c.call(&["STOCK.ADD", "big", "1"]), OVERFLOW);
+    assert_eq!(stock(&mut c, "big"), stock_of(i64::MAX, 0, 0, 0, 900, i64::MAX));
+    assert_eq!(c.call(&["STOCK.SET", "small", "100"]), OK);
+    buy(&mut c, &["small", "alice", "QTY", "5"]);
+    buy(&mut c, &["small", "bob", "QTY", "5"]);
+    assert_eq!(c.call(&["STOCK.ADD", "small", &max]), OVERFLOW);
+    assert_eq!(c.call(&["STOCK.ADD", "small", &(i64::MAX - 99).to_string()]), OVERFLOW);
+    let kept = stock_of(90, 10, 0, 0, 900, 100);
+    assert_eq!(stock(&mut c, "small"), kept);
+    // The largest restock that fits is taken.
+    let room = (i64::MAX - 100).to_string();
+    assert_eq!(
+        c.call(&["STOCK.ADD", "small", &room]),
+        format!(":{}\r\n", i64::MAX - 10)
+    );
+    let full = stock(&mut c, "small");
+    assert!(full.balanced() && full.total == i64::MAX, "{full:?}");
+    assert_eq!(c.call(&["STOCK.ADD", "small", "-9223372036854775808"]), BELOW_ZERO);
+    drop(c);
+    let (_, data) = server.stop(libc::SIGTERM);
+    let server = Server::start_in(1, data, Some(&config_file(&dir, "")), &[]);
+    let mut c = server.raw();
+    assert_eq!(stock(&mut c, "small"), full, "the state a restart replays");
+    assert_eq!(stock(&mut c, "big"), stock_of(i64::MAX, 0, 0, 0, 900, i64::MAX));
+}

@@ -196,6 +196,9 @@ impl Inventory {
         hold_ms: u64,
         sink: &mut impl EventSink<Event>,
     ) -> Result<(), SeckillError> {
+        if total > UNITS_MAX {
+            return Err(SeckillError::Overflow);
+        }
         if !self.skus.contains_key(&sku) && self.skus.len() >= self.limits.skus_max {
             return Err(SeckillError::SkusFull);
         }
@@ -619,7 +622,10 @@ impl Inventory {
             if *name != s.name {
                 return Err(format!("{sku}: stored under another name"));
             }
-            if s.available + s.reserved + s.sold != s.total {
+            if s.total > UNITS_MAX {
+                return Err(format!("{sku}: total {} beyond {UNITS_MAX}", s.total));
+            }
+            if !s.is_balanced() {
                 return Err(format!(
                     "{sku}: available {} + reserved {} + sold {} != total {}",
                     s.available, s.reserved, s.sold, s.total
@@ -654,9 +660,16 @@ impl Inventory {
     }
 }
 
+/// The most units a count may hold: counts travel as signed 64-bit integers (RESP's), so
+/// one beyond would read as negative.
+pub const UNITS_MAX: u64 = i64::MAX as u64;
+
 fn add_signed(value: u64, delta: i64) -> Result<u64, SeckillError> {
     if delta >= 0 {
-        value.checked_add(delta as u64).ok_or(SeckillError::Overflow)
+        value
+            .checked_add(delta as u64)
+            .filter(|&n| n <= UNITS_MAX)
+            .ok_or(SeckillError::Overflow)
     } else {
         value.checked_sub(delta.unsigned_abs()).ok_or(SeckillError::BelowZero)
     }

@@ -20,5 +20,5 @@ mod order_id;
 mod proptests;
 
 pub use event::Event;
-pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView};
+pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView, UNITS_MAX};
 pub use order_id::OrderId;

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use super::inventory::UNITS_MAX;
 use super::*;
 use crate::error::SeckillError;
 
@@ -46,7 +47,12 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         1 => (0..SKUS, 0u64..12, 0u64..4, 1u64..50)
             .prop_map(|(sku, total, limit, hold_ms)| Step::Set { sku, total, limit, hold_ms }),
+        // Near the top of the range a count may hold, and past it.
+        1 => (0..SKUS, prop_oneof![Just(UNITS_MAX), Just(UNITS_MAX - 3), Just(UNITS_MAX + 1), Just(u64::MAX)], 0u64..4, 1u64..50)
+            .prop_map(|(sku, total, limit, hold_ms)| Step::Set { sku, total, limit, hold_ms }),
         1 => (0..SKUS, -6i64..8).prop_map(|(sku, delta)| Step::Add { sku, delta }),
+        1 => (0..SKUS, prop_oneof![Just(i64::MAX), Just(i64::MAX - 5), Just(i64::MIN), Just(i64::MIN + 1)])
+            .prop_map(|(sku, delta)| Step::Add { sku, delta }),
         8 => (0..SKUS, 0..USERS, 0u32..6, proptest::option::of(0u8..3))
             .prop_map(|(sku, user, qty, reqid)| Step::Buy { sku, user, qty, reqid }),
         3 => any::<prop::sample::Index>().prop_map(|i| Step::Pay(i.index(1 << 16))),
@@ -82,8 +88,18 @@ impl Harness {
                 limit,
                 hold_ms,
             } => {
-                self.live
-                    .set_stock(name("sku", sku), total, limit, hold_ms, &mut self.log)?;
+                let was = self.live.stock(&name("sku", sku));
+                match self
+                    .live
+                    .set_stock(name("sku", sku), total, limit, hold_ms, &mut self.log)
+                {
+                    Ok(()) => prop_assert!(total <= UNITS_MAX),
+                    Err(SeckillError::Overflow) => {
+                        prop_assert!(total > UNITS_MAX);
+                        prop_assert_eq!(self.live.stock(&name("sku", sku)), was, "a refusal changes nothing");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Step::Add { sku, delta } => {
                 let was = self.live.stock(&name("sku", sku));
@@ -92,7 +108,15 @@ impl Harness {
                         prop_assert_eq!(Some(available), self.live.stock(&name("sku", sku)).map(|s| s.available))
                     }
                     Err(SeckillError::NoSku) => prop_assert!(was.is_none()),
-                    Err(SeckillError::BelowZero) => prop_assert!((was.unwrap().available as i64) + delta < 0),
+                    Err(SeckillError::BelowZero) => {
+                        prop_assert!(i128::from(was.unwrap().available) + i128::from(delta) < 0);
+                        prop_assert_eq!(self.live.stock(&name("sku", sku)), was, "a refusal changes nothing");
+                    }
+                    Err(SeckillError::Overflow) => {
+                        let w = was.unwrap();
+                        prop_assert!(i128::from(w.total) + i128::from(delta) > i128::from(UNITS_MAX));
+                        prop_assert_eq!(self.live.stock(&name("sku", sku)), was, "a refusal changes nothing");
+                    }
                     Err(e) => prop_assert!(false, "unexpected {e}"),
                 }
             }

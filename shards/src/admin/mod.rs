@@ -39,10 +39,13 @@ impl AdminService {
     }
 
     /// Whether the server takes traffic: 503 while starting and draining, so load balancers
-    /// move away before the process exits.
+    /// move away before the process exits, and once a log failed (writes are refused until
+    /// a restart).
     pub fn readiness(&self) -> Result<(), &'static str> {
         let lifecycle = &self.ctx.shared.lifecycle;
-        if lifecycle.is_ready() {
+        if self.ctx.shared.log_failed.load(std::sync::atomic::Ordering::Acquire) {
+            Err("a log failed; writes are refused until restart")
+        } else if lifecycle.is_ready() {
             Ok(())
         } else if lifecycle.is_draining() {
             Err("draining")

@@ -593,7 +593,7 @@ impl Service for Broker {
 
     fn start(self: &Rc<Self>) {
         let broker = self.clone();
-        monoio::spawn(async move { broker.store.run_flusher(broker.ctx.id).await });
+        monoio::spawn(async move { broker.store.run_flusher(&broker.ctx).await });
         monoio::spawn(super::io::flusher(self.batch.clone()));
     }
 

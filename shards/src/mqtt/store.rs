@@ -22,6 +22,7 @@ use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 
 use super::retained::RetainedStore;
 use crate::config::{Config, ShadowConfig};
+use crate::runtime::ShardCtx;
 use crate::storage::{DurableLog, Journal, JournalError, Recovery};
 
 /// Why a record or the snapshot of the broker's log did not replay.
@@ -224,8 +225,8 @@ impl MqttStore {
     }
 
     /// The group-commit loop of the broker's log.
-    pub async fn run_flusher(&self, shard: ShardId) {
-        self.log.run_flusher(shard, "mqtt", || self.snapshot_state()).await;
+    pub async fn run_flusher(&self, ctx: &ShardCtx) {
+        self.log.run_flusher(ctx, "mqtt", || self.snapshot_state()).await;
     }
 
     fn snapshot_state(&self) -> Vec<u8> {

@@ -140,6 +140,11 @@ impl ShardCtx {
         self.shared.open_connections[usize::from(self.id)].fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A log of this shard failed: the server stops saying it is ready.
+    pub fn report_log_failure(&self) {
+        self.shared.log_failed.store(true, Ordering::Release);
+    }
+
     /// Marks a request served during a drain, so the main thread knows the shard is busy.
     pub fn note_drain_activity(&self) {
         if self.shared.lifecycle.is_draining() {

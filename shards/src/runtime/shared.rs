@@ -1,7 +1,7 @@
 //! State every thread can see: the running config, the lifecycle, the slot table, and the
 //! few counters the main thread needs to decide when a drain is over. Written rarely.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +28,9 @@ pub struct Shared {
     pub open_connections: Vec<AtomicU64>,
     /// Per shard: when it last served a request during a drain (ms since start).
     pub drain_activity_ms: Vec<AtomicU64>,
+    /// A shard's log failed (a full or broken disk): writes are refused until a restart, and
+    /// `/readyz` says so.
+    pub log_failed: AtomicBool,
 }
 
 /// The ports really bound (they differ from the config when it asked for port 0).
@@ -53,6 +56,7 @@ impl Shared {
             ports,
             open_connections: (0..shard_count).map(|_| AtomicU64::new(0)).collect(),
             drain_activity_ms: (0..shard_count).map(|_| AtomicU64::new(0)).collect(),
+            log_failed: AtomicBool::new(false),
         }
     }
 

@@ -176,6 +176,7 @@ async fn expiry_timer(seckill: Rc<SeckillService>) {
         monoio::time::sleep(Duration::from_millis(tick_ms)).await;
         let changes = seckill.owner.expire_tick(per_tick);
         seckill.announce(changes);
+        seckill.announce(seckill.owner.take_rolled_back_hints());
         seckill.send_hints();
     }
 }

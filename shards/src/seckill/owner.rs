@@ -7,8 +7,8 @@
 //! read or a refusal, waits while earlier records are not yet acknowledged: a client must not
 //! see (and act on) state that a crash could still take back.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -23,7 +23,18 @@ use super::metrics::{SeckillMetrics, SkuEvent};
 use crate::config::{Config, Durability, SeckillConfig};
 use crate::runtime::signal::Signal;
 use crate::runtime::{unix_ms, Promise, ShardCtx};
-use crate::storage::{Journal, JournalError, Recovery};
+use crate::storage::{Journal, JournalError, Recovery, TornTail};
+
+/// The inventory a snapshot holds.
+fn restore(inventory: &RefCell<Inventory>, state: &[u8], limits: InventoryLimits) -> Result<(), ReplayError> {
+    *inventory.borrow_mut() = Inventory::restore(state, limits)?;
+    Ok(())
+}
+
+/// Applies one logged event.
+fn replay(inventory: &RefCell<Inventory>, record: &[u8]) -> Result<(), ReplayError> {
+    Ok(inventory.borrow_mut().apply(Event::decode(record)?)?)
+}
 
 /// Why a record or the snapshot of the flash-sale log did not replay.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +63,10 @@ pub struct SeckillOwner {
     pub metrics: RefCell<SeckillMetrics>,
     /// Orders expired by the last command or tick, for the per-SKU counters.
     expired: RefCell<Vec<OrderId>>,
+    /// The log failed and the inventory went back to what the log holds.
+    rolled_back: Cell<bool>,
+    /// Sold-out changes the roll-back made, for the other shards.
+    rolled_back_hints: RefCell<Vec<(Bytes, bool)>>,
 }
 
 pub fn inventory_limits(c: &SeckillConfig) -> InventoryLimits {
@@ -91,11 +106,8 @@ impl SeckillOwner {
         let inventory = RefCell::new(Inventory::new(limits));
         let (journal, recovery) = Journal::open(
             &dir,
-            |state| {
-                *inventory.borrow_mut() = Inventory::restore(state, limits)?;
-                Ok::<(), ReplayError>(())
-            },
-            |record| Ok(inventory.borrow_mut().apply(Event::decode(record)?)?),
+            |state| restore(&inventory, state, limits),
+            |record| replay(&inventory, record),
         )?;
         let mut inventory = inventory.into_inner();
         inventory.check_invariants().map_err(|broken| JournalError::Replay {
@@ -114,6 +126,8 @@ impl SeckillOwner {
             flusher: Signal::default(),
             metrics: RefCell::new(SeckillMetrics::default()),
             expired: RefCell::new(Vec::new()),
+            rolled_back: Cell::new(false),
+            rolled_back_hints: RefCell::new(Vec::new()),
         };
         Ok((owner, recovery))
     }
@@ -282,13 +296,66 @@ impl SeckillOwner {
             self.journal
                 .wait_for_work(self.durability, batch_fsync, &self.flusher)
                 .await;
-            if self.journal.failed() {
-                self.release();
-                continue;
+            if !self.journal.failed() {
+                self.write_and_sync(batch_fsync).await;
+                self.snapshot_if_due().await;
             }
-            self.write_and_sync(batch_fsync).await;
-            self.snapshot_if_due().await;
+            if self.journal.failed() {
+                self.roll_back();
+                self.release();
+            }
         }
+    }
+
+    /// Once, after the log failed: the log is cut back to its last acknowledged record and
+    /// the inventory goes back to what it holds, as a restart would see it, so no write that
+    /// was refused keeps its effect (a BUY answered "log write failed" holds no units).
+    /// Reads go on answering from that state; writes are refused until a restart.
+    fn roll_back(&self) {
+        if self.rolled_back.replace(true) {
+            return;
+        }
+        let shard = self.ctx.id;
+        self.ctx.report_log_failure();
+        match self.journal.roll_back(self.durability) {
+            Ok(cut) => tracing::warn!(
+                shard,
+                cut_bytes = cut,
+                "seckill log cut back to its last acknowledged record"
+            ),
+            Err(e) => {
+                tracing::error!(shard, error = %e, "seckill log could not be cut back; a restart may replay refused writes")
+            }
+        }
+        let limits = inventory_limits(&self.ctx.config().seckill);
+        let inventory = RefCell::new(Inventory::new(limits));
+        let reread = self.journal.reread(
+            TornTail::Cut,
+            |state| restore(&inventory, state, limits),
+            |record| replay(&inventory, record),
+        );
+        if let Err(e) = reread {
+            tracing::error!(shard, error = %e, "seckill log could not be read back; state kept as it is");
+            return;
+        }
+        let mut inventory = inventory.into_inner();
+        inventory.take_soldout_changes().for_each(drop);
+        let before: HashSet<Bytes> = self.inventory.borrow().soldout_skus().cloned().collect();
+        let after: HashSet<Bytes> = inventory.soldout_skus().cloned().collect();
+        let mut hints = self.rolled_back_hints.borrow_mut();
+        hints.extend(before.difference(&after).map(|s| (s.clone(), false)));
+        hints.extend(after.difference(&before).map(|s| (s.clone(), true)));
+        *self.inventory.borrow_mut() = inventory;
+        debug_assert!(self.inventory.borrow().check_invariants().is_ok());
+        tracing::warn!(
+            shard,
+            "seckill state rolled back to the log; writes refused until restart"
+        );
+    }
+
+    /// Sold-out changes a roll-back made, not yet announced.
+    pub fn take_rolled_back_hints(&self) -> Vec<(Bytes, bool)> {
+        std::mem::take(&mut *self.rolled_back_hints.borrow_mut())
     }
 
     async fn write_and_sync(&self, batch_fsync: Duration) {

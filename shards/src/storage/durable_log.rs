@@ -9,11 +9,10 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use shardhub_core::ShardId;
-
 use super::journal::Journal;
 use crate::config::Durability;
 use crate::runtime::signal::Signal;
+use crate::runtime::ShardCtx;
 
 pub struct DurableLog {
     journal: Journal,
@@ -103,7 +102,9 @@ impl DurableLog {
 
     /// The group-commit loop; `what` names the log in error messages, `snapshot_state` is the
     /// state to snapshot when the log has grown past its bound.
-    pub async fn run_flusher(&self, shard: ShardId, what: &'static str, snapshot_state: impl Fn() -> Vec<u8>) {
+    pub async fn run_flusher(&self, ctx: &ShardCtx, what: &'static str, snapshot_state: impl Fn() -> Vec<u8>) {
+        let shard = ctx.id;
+        let mut reported = false;
         loop {
             self.journal
                 .wait_for_work(self.durability, self.batch_fsync.get(), &self.flusher)
@@ -127,6 +128,21 @@ impl DurableLog {
                         tracing::error!(shard, log = what, error = %e, "snapshot failed; changes refused until restart");
                         self.journal.mark_failed();
                     }
+                }
+            }
+            if self.journal.failed() && !reported {
+                reported = true;
+                ctx.report_log_failure();
+                // What a restart replays is what writers were told; memory keeps the refused
+                // changes until then (shadow updates answered 503), which reads may show.
+                match self.journal.roll_back(self.durability) {
+                    Ok(cut) => tracing::warn!(
+                        shard,
+                        log = what,
+                        cut_bytes = cut,
+                        "log cut back to its last acknowledged record"
+                    ),
+                    Err(e) => tracing::error!(shard, log = what, error = %e, "log could not be cut back"),
                 }
             }
             self.release();

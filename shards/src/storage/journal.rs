@@ -99,6 +99,8 @@ pub struct Journal {
     appended: Cell<u64>,
     written: Cell<u64>,
     synced: Cell<u64>,
+    /// Bytes of the current segment the last fsync covered.
+    synced_offset: Cell<u64>,
     last_sync: Cell<Instant>,
     /// Set when a write or fsync failed: nothing after it can be trusted to be on disk.
     failed: Cell<bool>,
@@ -129,80 +131,7 @@ impl Journal {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let (snapshots, mut segments) = list(dir).map_err(|e| io_err(dir, e))?;
-        let mut recovery = Recovery {
-            snapshot: None,
-            torn_bytes: 0,
-            records: 0,
-        };
-        // The newest snapshot that reads whole; an unreadable one was never renamed into
-        // place (rename is atomic), so it is damage, not a crash.
-        let base = match snapshots.last() {
-            Some(&n) => {
-                let path = snapshot_path(dir, n);
-                let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
-                let payload = match FrameReader::new(&bytes, SNAPSHOT_BYTES_MAX).next() {
-                    Some(Ok(payload)) => payload,
-                    _ => return Err(JournalError::Corrupt { path, offset: 0 }),
-                };
-                apply_snapshot(payload).map_err(|reason| JournalError::Replay {
-                    path: path.clone(),
-                    offset: 0,
-                    reason: reason.to_string(),
-                })?;
-                recovery.snapshot = Some(payload.to_vec());
-                n
-            }
-            None => 0,
-        };
-        segments.retain(|&n| n >= base);
-        if segments.is_empty() {
-            segments.push(base);
-        }
-        let last = *segments.last().expect("at least one segment");
-        let mut last_len = 0;
-        for &n in &segments {
-            let path = segment_path(dir, n);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(io_err(&path, e)),
-            };
-            let mut reader = FrameReader::new(&bytes, torn_tail.record_bytes_max());
-            loop {
-                let at = reader.offset() as u64;
-                let Some(frame) = reader.next() else { break };
-                match frame {
-                    Ok(payload) => {
-                        apply_record(payload).map_err(|reason| JournalError::Replay {
-                            path: path.clone(),
-                            offset: at,
-                            reason: reason.to_string(),
-                        })?;
-                        recovery.records += 1;
-                    }
-                    // A crash mid-write leaves a bad frame with nothing good after it, at the
-                    // end of the newest segment; it was never acknowledged, so it is cut off.
-                    Err(e)
-                        if n == last
-                            && torn_tail.cuts(&e)
-                            && !good_frame_after(&bytes, e.offset(), torn_tail.record_bytes_max()) =>
-                    {
-                        recovery.torn_bytes = (bytes.len() - e.offset()) as u64;
-                        break;
-                    }
-                    Err(e) => {
-                        return Err(JournalError::Corrupt {
-                            path,
-                            offset: e.offset() as u64,
-                        })
-                    }
-                }
-            }
-            if n == last {
-                last_len = reader.offset() as u64;
-            }
-        }
+        let (recovery, last, last_len) = read(dir, torn_tail, &mut apply_snapshot, &mut apply_record)?;
         let path = segment_path(dir, last);
         let file = std::fs::OpenOptions::new()
             .mode(FILE_MODE)
@@ -228,6 +157,7 @@ impl Journal {
             appended: Cell::new(0),
             written: Cell::new(0),
             synced: Cell::new(0),
+            synced_offset: Cell::new(last_len),
             last_sync: Cell::new(Instant::now()),
             failed: Cell::new(false),
             stats: Cell::new(JournalStats::default()),
@@ -235,12 +165,16 @@ impl Journal {
         Ok((journal, recovery))
     }
 
-    /// Appends one record, encoded in place by `write`; returns its sequence number.
+    /// Appends one record, encoded in place by `write`; returns its sequence number. After a
+    /// failure the record is not kept: it will never be written, so its number is never
+    /// acknowledged.
     pub fn append(&self, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
-        encode_frame_with(&mut self.buf.borrow_mut(), write);
-        self.buf_records.set(self.buf_records.get() + 1);
         let lsn = self.appended.get() + 1;
         self.appended.set(lsn);
+        if !self.failed.get() {
+            encode_frame_with(&mut self.buf.borrow_mut(), write);
+            self.buf_records.set(self.buf_records.get() + 1);
+        }
         lsn
     }
 
@@ -269,9 +203,40 @@ impl Journal {
     }
 
     /// Refuses all further writes: after a failed write or fsync nothing later can be trusted
-    /// to reach the disk (the kernel may have dropped the dirty pages).
+    /// to reach the disk (the kernel may have dropped the dirty pages). What waits in the
+    /// buffer is dropped: it will never be written, and a flusher that kept finding it there
+    /// would never sleep again.
     pub fn mark_failed(&self) {
         self.failed.set(true);
+        self.buf.borrow_mut().clear();
+        self.buf_records.set(0);
+    }
+
+    /// After a failure: cuts the current segment back to the end of its last acknowledged
+    /// record (fsynced in sync mode, written otherwise), so that what a restart replays is
+    /// what clients were told, and nothing of a group that failed half-written.
+    pub fn roll_back(&self, durability: Durability) -> io::Result<u64> {
+        debug_assert!(self.failed(), "only a failed log rolls back");
+        let keep = match durability {
+            Durability::Sync => self.synced_offset.get(),
+            Durability::Batch | Durability::None => self.offset.get(),
+        };
+        let path = segment_path(&self.dir, self.segment.get());
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let cut = file.metadata()?.len().saturating_sub(keep);
+        file.set_len(keep)?;
+        Ok(cut)
+    }
+
+    /// Reads the log again, as a restart would (after [`Journal::roll_back`]: the state to go
+    /// back to).
+    pub fn reread<E: std::fmt::Display>(
+        &self,
+        torn_tail: TornTail,
+        mut apply_snapshot: impl FnMut(&[u8]) -> Result<(), E>,
+        mut apply_record: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Recovery, JournalError> {
+        read(&self.dir, torn_tail, &mut apply_snapshot, &mut apply_record).map(|(recovery, _, _)| recovery)
     }
 
     pub fn since_last_sync(&self) -> Duration {
@@ -290,6 +255,11 @@ impl Journal {
     /// The flusher's wait: until records are appended (`wake` is raised), or, in batch mode
     /// with written records not yet synced, until the batch fsync falls due.
     pub async fn wait_for_work(&self, durability: Durability, batch_fsync: Duration, wake: &Signal) {
+        if self.failed() {
+            // Nothing will be written any more: wake only to answer new waiters.
+            wake.wait().await;
+            return;
+        }
         if self.has_unwritten() {
             return;
         }
@@ -335,7 +305,7 @@ impl Journal {
         group.clear();
         *self.spare.borrow_mut() = group;
         if let Err(e) = result {
-            self.failed.set(true);
+            self.mark_failed();
             return Err(e);
         }
         self.offset.set(self.offset.get() + len);
@@ -350,13 +320,14 @@ impl Journal {
 
     /// fdatasyncs what has been written so far.
     pub async fn sync(&self) -> io::Result<()> {
-        let upto = self.written.get();
+        let (upto, upto_offset) = (self.written.get(), self.offset.get());
         let file = self.file.borrow().clone();
         if let Err(e) = file.sync_data().await {
-            self.failed.set(true);
+            self.mark_failed();
             return Err(e);
         }
         self.synced.set(self.synced.get().max(upto));
+        self.synced_offset.set(upto_offset);
         self.last_sync.set(Instant::now());
         let mut s = self.stats.get();
         s.fsyncs += 1;
@@ -389,6 +360,7 @@ impl Journal {
         *self.file.borrow_mut() = Rc::new(file);
         self.segment.set(next);
         self.offset.set(0);
+        self.synced_offset.set(0);
 
         let mut framed = Vec::with_capacity(state.len() + 8);
         encode_frame(&state, &mut framed);
@@ -419,6 +391,96 @@ impl Journal {
         self.stats.set(s);
         Ok(())
     }
+}
+
+/// Reads the log in `dir`: the newest snapshot, then every record after it, handed to the
+/// callbacks in order. Returns what it found, the newest segment's number and the length of
+/// its good records (a torn tail past it is not cut here: the caller decides).
+fn read<E: std::fmt::Display>(
+    dir: &Path,
+    torn_tail: TornTail,
+    apply_snapshot: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    apply_record: &mut impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(Recovery, u64, u64), JournalError> {
+    let io_err = |path: &Path, source: io::Error| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (snapshots, mut segments) = list(dir).map_err(|e| io_err(dir, e))?;
+    let mut recovery = Recovery {
+        snapshot: None,
+        torn_bytes: 0,
+        records: 0,
+    };
+    // The newest snapshot that reads whole; an unreadable one was never renamed into
+    // place (rename is atomic), so it is damage, not a crash.
+    let base = match snapshots.last() {
+        Some(&n) => {
+            let path = snapshot_path(dir, n);
+            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let payload = match FrameReader::new(&bytes, SNAPSHOT_BYTES_MAX).next() {
+                Some(Ok(payload)) => payload,
+                _ => return Err(JournalError::Corrupt { path, offset: 0 }),
+            };
+            apply_snapshot(payload).map_err(|reason| JournalError::Replay {
+                path: path.clone(),
+                offset: 0,
+                reason: reason.to_string(),
+            })?;
+            recovery.snapshot = Some(payload.to_vec());
+            n
+        }
+        None => 0,
+    };
+    segments.retain(|&n| n >= base);
+    if segments.is_empty() {
+        segments.push(base);
+    }
+    let last = *segments.last().expect("at least one segment");
+    let mut last_len = 0;
+    for &n in &segments {
+        let path = segment_path(dir, n);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let mut reader = FrameReader::new(&bytes, torn_tail.record_bytes_max());
+        loop {
+            let at = reader.offset() as u64;
+            let Some(frame) = reader.next() else { break };
+            match frame {
+                Ok(payload) => {
+                    apply_record(payload).map_err(|reason| JournalError::Replay {
+                        path: path.clone(),
+                        offset: at,
+                        reason: reason.to_string(),
+                    })?;
+                    recovery.records += 1;
+                }
+                // A crash mid-write leaves a bad frame with nothing good after it, at the
+                // end of the newest segment; it was never acknowledged, so it is cut off.
+                Err(e)
+                    if n == last
+                        && torn_tail.cuts(&e)
+                        && !good_frame_after(&bytes, e.offset(), torn_tail.record_bytes_max()) =>
+                {
+                    recovery.torn_bytes = (bytes.len() - e.offset()) as u64;
+                    break;
+                }
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path,
+                        offset: e.offset() as u64,
+                    })
+                }
+            }
+        }
+        if n == last {
+            last_len = reader.offset() as u64;
+        }
+    }
+    Ok((recovery, last, last_len))
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {

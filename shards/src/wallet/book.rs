@@ -23,6 +23,7 @@ use shardhub_net::http::Status;
 use super::custody::{random_bytes, wallet_dir, Custody};
 use super::error::ApiError;
 use crate::config::Durability;
+use crate::runtime::ShardCtx;
 use crate::storage::{DurableLog, Journal, JournalError, Recovery, TornTail};
 
 /// Bound on one record: an id and a sealed 64-byte seed are about 200 bytes. Tight on
@@ -145,7 +146,7 @@ impl WalletBook {
     }
 
     /// The group-commit loop of the wallet log.
-    pub async fn run_flusher(&self, shard: ShardId) {
-        self.log.run_flusher(shard, "wallet", Vec::new).await;
+    pub async fn run_flusher(&self, ctx: &ShardCtx) {
+        self.log.run_flusher(ctx, "wallet", Vec::new).await;
     }
 }

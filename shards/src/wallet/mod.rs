@@ -211,7 +211,7 @@ impl Service for WalletService {
         let flusher = self.clone();
         monoio::spawn(async move {
             let book = flusher.book.as_ref().expect("the wallet is enabled");
-            book.run_flusher(flusher.ctx.id).await;
+            book.run_flusher(&flusher.ctx).await;
         });
         monoio::spawn(sweep_sessions(self.clone()));
     }

@@ -56,7 +56,25 @@ impl Server {
     /// Like `start_with`, on a given data directory: hand it back with `stop` and pass it here
     /// again to restart the server on the same data.
     pub fn start_in(shards: usize, data_dir: tempfile::TempDir, config: Option<&Path>, extra: &[&str]) -> Server {
-        let mut cmd = serve_command(shards, data_dir.path());
+        Server::spawn(serve_command(shards, data_dir.path()), data_dir, config, extra)
+    }
+
+    /// Like `start_with`, with the data directory on a tmpfs of `bytes` of its own, mounted
+    /// in a mount namespace of the server's own (`unshare`, as root or in a user namespace),
+    /// so the disk fills up for real.
+    pub fn start_on_small_disk(shards: usize, bytes: u64, config: Option<&Path>, extra: &[&str]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size="$0" tmpfs "$1" && shift && exec "$@""#)
+            .arg(bytes.to_string())
+            .arg(data_dir.path())
+            .arg(serve_command(shards, data_dir.path()).get_program())
+            .args(serve_command(shards, data_dir.path()).get_args());
+        Server::spawn(cmd, data_dir, config, extra)
+    }
+
+    fn spawn(mut cmd: Command, data_dir: tempfile::TempDir, config: Option<&Path>, extra: &[&str]) -> Server {
         cmd.args(extra).stdout(Stdio::null()).stderr(Stdio::piped());
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
