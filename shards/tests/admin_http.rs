@@ -79,3 +79,29 @@ fn commands_queued_behind_a_waiting_reply_are_counted() {
     assert_eq!(count("ping"), 2, "{text}");
     assert_eq!(count("seckill.buy"), 1, "{text}");
 }
+
+/// Requests two parsers could read differently (request smuggling, RFC 9112 6.3) are answered
+/// 400 and the connection closes; a plain request after them on a new connection is served.
+#[test]
+fn ambiguous_request_framing_is_refused() {
+    use std::io::{Read, Write};
+    let server = Server::start(1);
+    for raw in [
+        &b"POST /v1/shadows/d1 HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc"[..],
+        b"POST /v1/shadows/d1 HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+        b"POST /v1/shadows/d1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+        b"GET /healthz HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n",
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        s.write_all(raw).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 400"),
+            "{:?} -> {reply:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert_eq!(server.http_get("/healthz").0, 200);
+}

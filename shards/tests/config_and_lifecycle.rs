@@ -213,3 +213,51 @@ fn a_second_server_on_the_same_port_or_data_dir_is_refused() {
     let stderr = String::from_utf8_lossy(&same_dir.stderr);
     assert!(stderr.contains("locked by another shardhub process"), "{stderr}");
 }
+
+/// A restart on the same ports right after kill -9 (systemd's `Restart=`) starts, even while
+/// the killed process's sockets are still being torn down.
+#[test]
+fn a_restart_right_after_kill_9_binds_its_ports() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (resp, mqtt, http) = (free(), free(), free());
+    let data_dir = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let mut child = Command::new(binary())
+            .args(["serve", "--shards", "2"])
+            .args(["--resp", &format!("127.0.0.1:{resp}")])
+            .args(["--mqtt", &format!("127.0.0.1:{mqtt}")])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut clients = Vec::new();
+        while clients.len() < 20 {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+                panic!("round {round}: exited {status} at start:\n{stderr}");
+            }
+            assert!(Instant::now() < deadline, "round {round}: did not listen");
+            // Open connections when killed leave their sockets to the kernel to tear down.
+            match std::net::TcpStream::connect(("127.0.0.1", resp)) {
+                Ok(c) => clients.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        for c in &mut clients {
+            let _ = c.write_all(b"PING\r\n");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -173,6 +173,13 @@ const PROTOCOL_ERRORS: &[&[u8]] = &[
     b"GET \"abc\r\n",
     b"GET 'abc'x\r\n",
     b"*0\r\n\r\n*-1\r\nPING\r\n",
+    // Counts are read as Redis's string2ll reads them: no `+`, no leading zero.
+    b"*+1\r\n$4\r\nPING\r\n",
+    b"*01\r\n$4\r\nPING\r\n",
+    b"*-0\r\nPING\r\n",
+    b"*1\r\n$+4\r\nPING\r\n",
+    b"*1\r\n$04\r\nPING\r\n",
+    b"*1\r\n$+5\r\nPING\r\n",
 ];
 
 #[test]

@@ -4,5 +4,5 @@
 pub mod request;
 pub mod response;
 
-pub use request::{HttpError, HttpLimits, HttpRequest, RequestHead};
+pub use request::{progress, HttpError, HttpLimits, HttpRequest, Progress, RequestHead};
 pub use response::{json_error_body, write_json_error, write_response, write_response_with, Status};

@@ -62,7 +62,33 @@ impl HttpError {
     }
 }
 
-/// Takes one whole request off `buf`, or `Ok(None)` if more bytes are needed.
+/// How far the request at the front of a buffer has come, for the timeouts of the head and
+/// of the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing of a request yet: the connection is idle.
+    Idle,
+    /// Part of a head.
+    Head,
+    /// A whole head, part of its body.
+    Body,
+}
+
+/// Where the request at the front of `buf` stands (call it when [`parse`] wanted more).
+pub fn progress(buf: &[u8], limits: &HttpLimits) -> Progress {
+    if buf.is_empty() {
+        return Progress::Idle;
+    }
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.headers_max];
+    match httparse::Request::new(&mut headers).parse(buf) {
+        Ok(httparse::Status::Complete(_)) => Progress::Body,
+        _ => Progress::Head,
+    }
+}
+
+/// Takes one whole request off `buf`, or `Ok(None)` if more bytes are needed. What would let
+/// two parsers read one stream differently is refused (RFC 9112 6.3): two different
+/// `Content-Length`s, `Content-Length` with `Transfer-Encoding`, obsolete line folding.
 pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpRequest>, HttpError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.headers_max];
     let mut req = httparse::Request::new(&mut headers);
@@ -80,17 +106,23 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
     if head_len > limits.head_bytes_max {
         return Err(HttpError::HeadTooLarge(limits.head_bytes_max));
     }
-    let mut content_length = 0usize;
+    let mut content_length: Option<usize> = None;
+    let mut chunked = false;
     let mut keep_alive = req.version == Some(1);
     let mut authorization = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            content_length = std::str::from_utf8(h.value)
+            let length = std::str::from_utf8(h.value)
                 .ok()
-                .and_then(|v| v.trim().parse().ok())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse().ok())
                 .ok_or_else(|| HttpError::Malformed("invalid Content-Length".into()))?;
+            if content_length.is_some_and(|seen| seen != length) {
+                return Err(HttpError::Malformed("two different Content-Length headers".into()));
+            }
+            content_length = Some(length);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(HttpError::ChunkedUnsupported);
+            chunked = true;
         } else if h.name.eq_ignore_ascii_case("authorization") {
             authorization = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if h.name.eq_ignore_ascii_case("connection") {
@@ -102,6 +134,13 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<HttpReque
             }
         }
     }
+    if chunked && content_length.is_some() {
+        return Err(HttpError::Malformed("Content-Length with Transfer-Encoding".into()));
+    }
+    if chunked {
+        return Err(HttpError::ChunkedUnsupported);
+    }
+    let content_length = content_length.unwrap_or(0);
     if content_length > limits.body_bytes_max {
         return Err(HttpError::BodyTooLarge(limits.body_bytes_max));
     }
@@ -148,6 +187,45 @@ mod tests {
             ("POST", &b"abc"[..], false)
         );
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn refuses_what_two_parsers_could_read_differently() {
+        let l = HttpLimits::default();
+        let malformed = |raw: &[u8]| {
+            let mut buf = BytesMut::from(raw);
+            matches!(parse(&mut buf, &l), Err(HttpError::Malformed(_)))
+        };
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc"
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+        ));
+        assert!(
+            malformed(b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"),
+            "obsolete line folding"
+        );
+        assert!(malformed(b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc"));
+        // The same length twice is one length.
+        let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"[..]);
+        assert_eq!(&parse(&mut buf, &l).unwrap().unwrap().body[..], b"abc");
+        let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"[..]);
+        assert_eq!(parse(&mut buf, &l), Err(HttpError::ChunkedUnsupported));
+    }
+
+    #[test]
+    fn progress_tells_the_head_from_the_body() {
+        let l = HttpLimits::default();
+        assert_eq!(progress(b"", &l), Progress::Idle);
+        assert_eq!(progress(b"GET / HT", &l), Progress::Head);
+        assert_eq!(
+            progress(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nab", &l),
+            Progress::Body
+        );
     }
 
     #[test]

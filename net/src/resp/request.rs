@@ -217,10 +217,22 @@ fn count_line(buf: &[u8], at: usize, too_big: ParseError) -> Result<Option<(Opti
     if rest.len() < cr + 2 {
         return Ok(None);
     }
-    let value = std::str::from_utf8(&rest[..cr])
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok());
-    Ok(Some((value, at + 1 + cr + 2)))
+    Ok(Some((redis_integer(&rest[..cr]), at + 1 + cr + 2)))
+}
+
+/// An integer as Redis's `string2ll` reads a count: an optional `-`, then digits with no
+/// leading zero (but `0` itself); no `+`, no blanks. Anything else is not a count.
+fn redis_integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let canonical = match digits {
+        [b'0'] => digits.len() == text.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 /// Splits an inline command line the way Redis's `sdssplitargs` does: blanks separate
@@ -364,6 +376,17 @@ mod tests {
         assert_eq!(parse_all(b"*1\r\n$11\r\n", l), Err(ParseError::InvalidBulkLength));
         assert_eq!(parse_all(b"*1\r\n$-1\r\n", l), Err(ParseError::InvalidBulkLength));
         assert_eq!(parse_all(b"*1\r\n:1\r\n", l), Err(ParseError::ExpectedBulk(':')));
+        // Counts as Redis reads them: no sign but `-`, no leading zero.
+        for bad in [&b"*+1\r\n"[..], b"*01\r\n", b"*-0\r\n", b"* 1\r\n"] {
+            assert_eq!(parse_all(bad, l), Err(ParseError::InvalidMultibulkLength), "{bad:?}");
+        }
+        for bad in [
+            &b"*1\r\n$+4\r\nPING\r\n"[..],
+            b"*1\r\n$04\r\nPING\r\n",
+            b"*1\r\n$+5\r\nPING\r\n",
+        ] {
+            assert_eq!(parse_all(bad, l), Err(ParseError::InvalidBulkLength), "{bad:?}");
+        }
         assert_eq!(parse_all(b"GET \"abc\n", l), Err(ParseError::UnbalancedQuotes));
         assert_eq!(parse_all(b"GET \"a\"b\n", l), Err(ParseError::UnbalancedQuotes));
         assert_eq!(

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod error;
+mod front;
 mod mqtt;
 mod wallet;
 
 pub use error::ConfigError;
+pub use front::{HttpConfig, RespConfig};
 
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
 pub use wallet::{check_client, SecureClientConfig, WalletAuth, WalletConfig, CLIENT_ID_BYTES_MAX};
@@ -52,6 +54,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub listen: ListenConfig,
     pub limits: LimitsConfig,
+    pub resp: RespConfig,
+    pub http: HttpConfig,
     pub keyspace: KeyspaceConfig,
     pub mesh: MeshConfig,
     pub lifecycle: LifecycleConfig,
@@ -63,7 +67,10 @@ pub struct Config {
 
 /// Whether a key reloads live.
 pub fn is_hot(key: &str) -> bool {
-    HOT_KEYS.contains(&key) || mqtt::HOT_KEYS.contains(&key) || wallet::HOT_KEYS.contains(&key)
+    HOT_KEYS.contains(&key)
+        || front::HOT_KEYS.contains(&key)
+        || mqtt::HOT_KEYS.contains(&key)
+        || wallet::HOT_KEYS.contains(&key)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -406,6 +413,11 @@ impl Config {
             ("limits.max_args", l.args_max),
             ("limits.max_inline_bytes", l.inline_bytes_max),
             ("limits.max_pending_mesh_requests", l.pending_mesh_requests_max),
+            ("resp.connections_per_shard_max", self.resp.connections_per_shard_max),
+            ("http.connections_per_shard_max", self.http.connections_per_shard_max),
+            ("http.header_timeout_ms", self.http.header_timeout_ms as usize),
+            ("http.body_timeout_ms", self.http.body_timeout_ms as usize),
+            ("http.idle_timeout_ms", self.http.idle_timeout_ms as usize),
             ("keyspace.max_keys_per_shard", self.keyspace.keys_per_shard_max),
             (
                 "keyspace.active_expire_keys_per_cycle",
@@ -652,6 +664,8 @@ impl ConfigDiff {
         next.limits.bulk_bytes_max = new.limits.bulk_bytes_max;
         next.limits.args_max = new.limits.args_max;
         next.limits.inline_bytes_max = new.limits.inline_bytes_max;
+        next.resp = new.resp.clone();
+        next.http = new.http.clone();
         next.keyspace = new.keyspace.clone();
         next.lifecycle = new.lifecycle.clone();
         next.seckill = SeckillConfig {
@@ -700,7 +714,12 @@ mod tests {
     #[test]
     fn every_hot_key_exists_and_the_diff_splits_hot_from_restart() {
         let keys = Config::default().flatten();
-        for k in HOT_KEYS.iter().chain(mqtt::HOT_KEYS).chain(wallet::HOT_KEYS) {
+        for k in HOT_KEYS
+            .iter()
+            .chain(front::HOT_KEYS)
+            .chain(mqtt::HOT_KEYS)
+            .chain(wallet::HOT_KEYS)
+        {
             assert!(keys.contains_key(*k), "{k}");
         }
         let running = Config::default();

@@ -3,48 +3,102 @@
 //! (`/v1/wallets`, `/v1/secure`, `/v1/admin`) — and writes the answers.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
-use shardhub_net::http::{self, HttpLimits, HttpRequest, Status};
+use shardhub_net::http::{self, HttpLimits, HttpRequest, Progress, Status};
 
 use super::HttpFront;
 use crate::mqtt::message::{MqttOp, MqttReply, ShadowAction};
+use crate::runtime::context::{Admission, Listener};
 use crate::runtime::read_buf::read_append;
 use crate::runtime::Service;
 
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// How long a connection in the room kept for health checks may take to send its request: a
+/// load balancer sends it at once, and a slow client must not hold the room.
+const HEALTH_REQUEST_MS_MAX: u64 = 1000;
 
 pub async fn serve(front: Rc<HttpFront>, mut stream: TcpStream) {
     let ctx = front.ctx.clone();
-    if !ctx.admits_connection() {
-        let mut out = BytesMut::new();
-        http::write_json_error(&mut out, Status::ServiceUnavailable, "too many connections", false);
-        let _ = stream.write_all(out).await;
-        return;
+    let admission = ctx.admit(Listener::Http);
+    match admission {
+        Admission::Refuse => {
+            let mut out = BytesMut::new();
+            http::write_json_error(&mut out, Status::ServiceUnavailable, "too many connections", false);
+            let _ = stream.write_all(out).await;
+            return;
+        }
+        Admission::Serve => run(&front, &mut stream).await,
+        Admission::HealthOnly => health_only(&front, &mut stream).await,
     }
-    ctx.connection_opened();
-    run(&front, &mut stream).await;
-    ctx.connection_closed();
+    ctx.connection_closed(Listener::Http);
+}
+
+/// Why a connection stopped reading.
+enum Stop {
+    /// The peer closed it, or it broke.
+    Closed,
+    /// Nothing came for `http.idle_timeout_ms` between requests: closed without a word.
+    Idle,
+    /// A request's head or body did not arrive in time: answered 408.
+    TooSlow,
+}
+
+/// Reads more of the request at the front of `rbuf`, within the time its stage has left:
+/// an idle connection its idle timeout, a head from its first byte, a body from its head.
+async fn read_more(
+    front: &HttpFront,
+    stream: &mut TcpStream,
+    rbuf: BytesMut,
+    limits: &HttpLimits,
+    started: &mut Option<(Progress, Instant)>,
+    stage_ms_max: u64,
+) -> (Result<(), Stop>, BytesMut) {
+    let c = front.ctx.config();
+    let now = Instant::now();
+    let progress = http::progress(&rbuf, limits);
+    if started.is_none_or(|(stage, _)| stage != progress) {
+        *started = Some((progress, now));
+    }
+    let since = started.map_or(now, |(_, at)| at);
+    let allowed_ms = match progress {
+        Progress::Idle => c.http.idle_timeout_ms,
+        Progress::Head => c.http.header_timeout_ms,
+        Progress::Body => c.http.body_timeout_ms,
+    };
+    let left = Duration::from_millis(allowed_ms.min(stage_ms_max)).saturating_sub(now - since);
+    let mut rbuf = rbuf;
+    rbuf.reserve(READ_BUFFER_BYTES);
+    match monoio::time::timeout(left, read_append(stream, rbuf)).await {
+        Ok((Ok(n), buf)) if n > 0 => (Ok(()), buf),
+        Ok((_, buf)) => (Err(Stop::Closed), buf),
+        // The buffer went with the cancelled read; the connection closes anyway.
+        Err(_) if progress == Progress::Idle => (Err(Stop::Idle), BytesMut::new()),
+        Err(_) => (Err(Stop::TooSlow), BytesMut::new()),
+    }
 }
 
 async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
     let limits = HttpLimits::default();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut wbuf = BytesMut::new();
+    let mut started = None;
     loop {
-        rbuf.reserve(READ_BUFFER_BYTES);
-        let (result, buf) = read_append(stream, rbuf).await;
+        let (read, buf) = read_more(front, stream, rbuf, &limits, &mut started, u64::MAX).await;
         rbuf = buf;
-        match result {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match read {
+            Ok(()) => {}
+            Err(Stop::TooSlow) => return too_slow(stream).await,
+            Err(Stop::Closed | Stop::Idle) => return,
         }
         let mut keep_alive = true;
         loop {
             match http::request::parse(&mut rbuf, &limits) {
                 Ok(Some(request)) => {
+                    started = None;
                     front.requests.set(front.requests.get() + 1);
                     keep_alive = request.head.keep_alive && !front.ctx.shared.lifecycle.is_draining();
                     respond(front, &request, keep_alive, &mut wbuf).await;
@@ -72,6 +126,48 @@ async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
             return;
         }
     }
+}
+
+/// 408 for a request that did not arrive in time, then close.
+async fn too_slow(stream: &mut TcpStream) {
+    let mut out = BytesMut::new();
+    http::write_json_error(
+        &mut out,
+        Status::RequestTimeout,
+        "the request did not arrive in time",
+        false,
+    );
+    let _ = stream.write_all(out).await;
+}
+
+/// A connection over the HTTP cap, in the room kept for load balancers: one request, served
+/// only if it is a health check.
+async fn health_only(front: &Rc<HttpFront>, stream: &mut TcpStream) {
+    let limits = HttpLimits::default();
+    let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut started = None;
+    let request = loop {
+        let (read, buf) = read_more(front, stream, rbuf, &limits, &mut started, HEALTH_REQUEST_MS_MAX).await;
+        rbuf = buf;
+        match read {
+            Ok(()) => {}
+            Err(Stop::TooSlow) => return too_slow(stream).await,
+            Err(Stop::Closed | Stop::Idle) => return,
+        }
+        match http::request::parse(&mut rbuf, &limits) {
+            Ok(Some(request)) => break request,
+            Ok(None) => continue,
+            Err(_) => return,
+        }
+    };
+    let mut out = BytesMut::new();
+    if matches!(request.head.path.as_str(), "/healthz" | "/readyz") {
+        front.requests.set(front.requests.get() + 1);
+        respond(front, &request, false, &mut out).await;
+    } else {
+        http::write_json_error(&mut out, Status::ServiceUnavailable, "too many connections", false);
+    }
+    let _ = stream.write_all(out).await;
 }
 
 async fn respond(front: &Rc<HttpFront>, request: &HttpRequest, keep_alive: bool, out: &mut BytesMut) {

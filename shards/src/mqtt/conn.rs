@@ -33,6 +33,7 @@ use super::message::{MqttOp, MqttReply, SessionState, ShadowAction};
 use super::session::{Session, Will};
 use super::shadow;
 use crate::config::MqttConfig;
+use crate::runtime::context::{Admission, Listener};
 use crate::runtime::{unix_ms, Service};
 
 /// Bytes one `recv` may take: enough for many small packets per wake.
@@ -44,12 +45,11 @@ thread_local! {
 
 pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
     let ctx = broker.ctx().clone();
-    if !ctx.admits_connection() {
+    if ctx.admit(Listener::Mqtt) != Admission::Serve {
         return;
     }
-    ctx.connection_opened();
     run(&broker, &stream).await;
-    ctx.connection_closed();
+    ctx.connection_closed(Listener::Mqtt);
 }
 
 async fn run(broker: &Rc<Broker>, stream: &TcpStream) {

@@ -23,6 +23,7 @@ use super::clients::{ClientInfo, ClientState};
 use super::dispatch::dispatch;
 use super::front::RespFront;
 use super::session::Session;
+use crate::runtime::context::{Admission, Listener};
 use crate::runtime::read_buf::read_append;
 use crate::runtime::{Answer, Later};
 
@@ -47,7 +48,7 @@ enum Slot {
 
 pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr) {
     let ctx = front.ctx().clone();
-    if !ctx.admits_connection() {
+    if ctx.admit(Listener::Resp) != Admission::Serve {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n".to_vec())
             .await;
@@ -69,7 +70,6 @@ pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr
         }),
     });
     front.clients.borrow_mut().insert(client.clone());
-    ctx.connection_opened();
     let mut session = Session {
         client,
         protocol: Protocol::Resp2,
@@ -77,7 +77,7 @@ pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr
     };
     run(&front, &mut stream, &mut session).await;
     front.clients.borrow_mut().remove(id);
-    ctx.connection_closed();
+    ctx.connection_closed(Listener::Resp);
 }
 
 async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Session) {
@@ -90,14 +90,26 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
             rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
         }
         rbuf.reserve(READ_ROOM_BYTES_MIN);
-        let (result, buf) = read_append(stream, rbuf).await;
+        let config = ctx.config();
+        let idle_timeout_secs = config.resp.idle_timeout_secs;
+        let (result, buf) = if idle_timeout_secs == 0 {
+            read_append(stream, rbuf).await
+        } else {
+            // Only with a timeout configured: a timer per read costs the hot path.
+            let read = read_append(stream, rbuf);
+            match monoio::time::timeout(Duration::from_secs(idle_timeout_secs), read).await {
+                Ok(read) => read,
+                // Idle past `resp.idle_timeout_secs`: closed, as Redis does, without a word.
+                Err(_) => return,
+            }
+        };
         rbuf = buf;
         match result {
             Ok(0) | Err(_) => return,
             Ok(n) => front.metrics.borrow_mut().bytes_in += n as u64,
         }
         ctx.note_drain_activity();
-        let parser = RequestParser::new(request_limits(&ctx.config().limits));
+        let parser = RequestParser::new(request_limits(&config.limits));
         let mut broken = false;
         // One clock read per request: a command's latency runs from the end of the one
         // before it in this batch (its framing included) to the end of its own dispatch.

@@ -27,12 +27,46 @@ impl<W: super::mesh::Wire> MeshCounters for super::mesh::Mesh<W> {
     }
 }
 
-/// Client connections of one shard, all protocols together.
+/// The listeners a shard accepts on, each with a connection cap of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Resp = 0,
+    Mqtt = 1,
+    Http = 2,
+}
+
+impl Listener {
+    pub const ALL: [Listener; 3] = [Listener::Resp, Listener::Mqtt, Listener::Http];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Listener::Resp => "resp",
+            Listener::Mqtt => "mqtt",
+            Listener::Http => "http",
+        }
+    }
+}
+
+/// What an accepted connection may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Serve,
+    /// Over the HTTP cap, within the room kept for health checks: one `/healthz` or
+    /// `/readyz`, nothing else.
+    HealthOnly,
+    /// Over the caps: refuse in the protocol's terms and close.
+    Refuse,
+}
+
+/// Client connections of one shard.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConnectionCounts {
+    /// Open now, all listeners together.
     pub current: u64,
     pub total: u64,
     pub rejected: u64,
+    /// Open now, per [`Listener`].
+    pub per_listener: [u64; 3],
 }
 
 pub struct ShardCtx {
@@ -113,29 +147,48 @@ impl ShardCtx {
         self.connections.get()
     }
 
-    /// Whether one more connection fits under the per-shard limit; counts a refusal.
-    pub fn admits_connection(&self) -> bool {
+    /// Whether one more connection of `listener` fits: under its listener's cap and the
+    /// shard's, or (HTTP) within the room kept for health checks. Counts a refusal. A
+    /// connection it lets in is counted open until [`ShardCtx::connection_closed`].
+    pub fn admit(&self, listener: Listener) -> Admission {
+        let config = self.config();
+        let (listener_max, health_room) = match listener {
+            Listener::Resp => (config.resp.connections_per_shard_max, 0),
+            Listener::Mqtt => (config.mqtt.connections_per_shard_max, 0),
+            Listener::Http => (
+                config.http.connections_per_shard_max,
+                config.http.health_connections_per_shard,
+            ),
+        };
         let mut c = self.connections.get();
-        let fits = (c.current as usize) < self.config().limits.connections_per_shard_max;
-        if !fits {
+        let open = c.per_listener[listener as usize] as usize;
+        let admission = if open < listener_max && (c.current as usize) < config.limits.connections_per_shard_max {
+            Admission::Serve
+        } else if health_room > 0 && open < listener_max.saturating_add(health_room) {
+            Admission::HealthOnly
+        } else {
+            Admission::Refuse
+        };
+        if admission == Admission::Refuse {
             c.rejected += 1;
-            self.connections.set(c);
+        } else {
+            c.current += 1;
+            c.total += 1;
+            c.per_listener[listener as usize] += 1;
+            self.shared.open_connections[usize::from(self.id)].fetch_add(1, Ordering::AcqRel);
         }
-        fits
-    }
-
-    pub fn connection_opened(&self) {
-        let mut c = self.connections.get();
-        c.current += 1;
-        c.total += 1;
         self.connections.set(c);
-        self.shared.open_connections[usize::from(self.id)].fetch_add(1, Ordering::AcqRel);
+        admission
     }
 
-    pub fn connection_closed(&self) {
+    pub fn connection_closed(&self, listener: Listener) {
         let mut c = self.connections.get();
-        debug_assert!(c.current > 0, "a close matches an open");
+        debug_assert!(
+            c.current > 0 && c.per_listener[listener as usize] > 0,
+            "a close matches an open"
+        );
         c.current -= 1;
+        c.per_listener[listener as usize] -= 1;
         self.connections.set(c);
         self.shared.open_connections[usize::from(self.id)].fetch_sub(1, Ordering::AcqRel);
     }
@@ -164,9 +217,21 @@ impl Collect for ShardCtx {
         );
         out.counter(
             "shardhub_connections_rejected_total",
-            "Connections refused at the per-shard limit.",
+            "Connections refused at the per-shard or per-listener limit.",
             c.rejected,
         );
+        let by_listener = out.push(
+            "shardhub_listener_connections",
+            crate::metrics::Kind::Gauge,
+            "Open client connections per listener.",
+            crate::metrics::Scope::PerShard,
+        );
+        for listener in Listener::ALL {
+            by_listener.push(crate::metrics::Sample::int(
+                vec![("listener", listener.name().into())],
+                c.per_listener[listener as usize],
+            ));
+        }
         let mesh = self.mesh.stats();
         out.counter(
             "shardhub_mesh_requests_sent_total",

@@ -10,8 +10,13 @@
 //! socket, which fails with "address in use" while anyone listens there.
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+/// How long a fixed port that is "in use" is tried again before start-up gives up.
+const BIND_RETRY_MS_MAX: u64 = 5_000;
+const BIND_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A listener that could not be bound: the protocol, the address asked for, and why.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +46,7 @@ pub fn bind_reuseport(
         ))
     })?;
     if target.port() != 0 {
-        let probe = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP)).map_err(bind_error)?;
-        probe.set_reuse_address(true).map_err(bind_error)?;
-        probe.bind(&target.into()).map_err(bind_error)?;
+        probe(target).map_err(bind_error)?;
     }
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count {
@@ -59,4 +62,23 @@ pub fn bind_reuseport(
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Binds a plain socket to a fixed address, to find out whether anyone listens there. A
+/// restart right after the process was killed can find the old sockets still being torn
+/// down ("address in use" for a moment): that is retried for [`BIND_RETRY_MS_MAX`], a live
+/// listener is not.
+fn probe(target: SocketAddr) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(BIND_RETRY_MS_MAX);
+    loop {
+        let probe = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP))?;
+        probe.set_reuse_address(true)?;
+        match probe.bind(&target.into()) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(BIND_RETRY_PAUSE);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
