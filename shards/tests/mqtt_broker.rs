@@ -417,3 +417,85 @@ fn acknowledged_publishes_are_never_dropped_on_a_full_ring() {
         0.0
     );
 }
+
+/// Retained messages are bounded by bytes, per topic prefix and per shard: a QoS 1 retained
+/// PUBLISH past either is answered 0x97 and stored nowhere (it used to get 0x00 and be
+/// dropped silently); replacing or clearing a message gives its bytes back.
+#[test]
+fn retained_bytes_are_bounded_and_a_refusal_reaches_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shardhub.toml");
+    common::write_config(
+        &config,
+        "[mqtt]\nretained_bytes_per_prefix_max = 3000\nretained_bytes_per_shard_max = 5000\n",
+    );
+    let server = Server::start_with(1, Some(&config), &[]);
+    let mut publisher = Client::connect(server.mqtt_port, ProtocolVersion::V5, "hoarder");
+    let kib = "x".repeat(1000);
+    let mut id = 0;
+    let mut retain = |c: &mut Client, topic: &str, payload: &str| {
+        id += 1;
+        c.publish(topic, payload, QoS::AtLeastOnce, true, id);
+        match c.recv() {
+            Some(Packet::PubAck(ack)) => ack.reason_code,
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    };
+    assert_eq!(retain(&mut publisher, "devices/a/1", &kib), ReasonCode::SUCCESS);
+    assert_eq!(retain(&mut publisher, "devices/a/2", &kib), ReasonCode::SUCCESS);
+    assert_eq!(
+        retain(&mut publisher, "devices/a/3", &kib),
+        ReasonCode::QUOTA_EXCEEDED,
+        "the prefix devices/a holds about 2 KB"
+    );
+    assert_eq!(
+        retain(&mut publisher, "devices/a/2", "small"),
+        ReasonCode::SUCCESS,
+        "a replacement fits"
+    );
+    assert_eq!(retain(&mut publisher, "devices/a/3", &kib), ReasonCode::SUCCESS);
+    for device in ["b", "c"] {
+        assert_eq!(
+            retain(&mut publisher, &format!("devices/{device}/1"), &kib),
+            ReasonCode::SUCCESS
+        );
+    }
+    assert_eq!(
+        retain(&mut publisher, "devices/d/1", &kib),
+        ReasonCode::QUOTA_EXCEEDED,
+        "the shard holds about 4 KB of 5"
+    );
+    assert_eq!(
+        retain(&mut publisher, "devices/b/1", ""),
+        ReasonCode::SUCCESS,
+        "clearing frees it"
+    );
+    assert_eq!(retain(&mut publisher, "devices/d/1", &kib), ReasonCode::SUCCESS);
+    // What was refused is nowhere: a subscriber gets the kept messages only.
+    let mut reader = Client::connect(server.mqtt_port, ProtocolVersion::V5, "reader");
+    reader.subscribe("devices/#", QoS::AtMostOnce);
+    reader
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut topics = Vec::new();
+    while let Some(Packet::Publish(p)) = reader.recv() {
+        topics.push(p.topic.as_str().to_string());
+    }
+    topics.sort();
+    assert_eq!(
+        topics,
+        [
+            "devices/a/1",
+            "devices/a/2",
+            "devices/a/3",
+            "devices/c/1",
+            "devices/d/1"
+        ]
+    );
+    let metrics = server.http_get("/metrics").1;
+    assert_eq!(
+        common::metric_sum(&metrics, "shardhub_mqtt_retained_refused_total", &[]),
+        2.0
+    );
+}

@@ -444,6 +444,14 @@ impl Config {
             ("mqtt.max_inflight", usize::from(self.mqtt.inflight_max)),
             ("mqtt.max_queued_messages", self.mqtt.queued_messages_max),
             ("mqtt.max_retained_per_shard", self.mqtt.retained_per_shard_max),
+            (
+                "mqtt.retained_bytes_per_shard_max",
+                self.mqtt.retained_bytes_per_shard_max as usize,
+            ),
+            (
+                "mqtt.retained_bytes_per_prefix_max",
+                self.mqtt.retained_bytes_per_prefix_max as usize,
+            ),
             ("mqtt.batch_fsync_ms", self.mqtt.batch_fsync_ms as usize),
             ("shadow.max_document_bytes", self.shadow.document_bytes_max),
             ("shadow.max_depth", self.shadow.depth_max),

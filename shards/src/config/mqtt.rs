@@ -64,6 +64,12 @@ pub struct MqttConfig {
     /// Retained messages one shard keeps; a new retained topic beyond it is not retained.
     #[serde(rename = "max_retained_per_shard")]
     pub retained_per_shard_max: usize,
+    /// Bytes of retained messages (topics and payloads) one shard keeps; a QoS 1/2 retained
+    /// PUBLISH that would pass it is answered 0x97 and goes nowhere.
+    pub retained_bytes_per_shard_max: u64,
+    /// Bytes of retained messages one topic prefix (its first two levels, one device's
+    /// `devices/{id}`) may hold on a shard; past it as above.
+    pub retained_bytes_per_prefix_max: u64,
     /// When a retained message or shadow change is acknowledged (as `seckill.durability`).
     pub durability: Durability,
     pub batch_fsync_ms: u64,
@@ -89,6 +95,8 @@ impl Default for MqttConfig {
             topic_alias_maximum: 16,
             session_expiry_secs_max: 7 * 24 * 3600,
             retained_per_shard_max: 1_000_000,
+            retained_bytes_per_shard_max: 256 * 1024 * 1024,
+            retained_bytes_per_prefix_max: 1024 * 1024,
             durability: Durability::Batch,
             batch_fsync_ms: 10,
             snapshot_log_bytes: 64 * 1024 * 1024,
@@ -136,6 +144,8 @@ pub const HOT_KEYS: &[&str] = &[
     "mqtt.topic_alias_maximum",
     "mqtt.session_expiry_max_secs",
     "mqtt.max_retained_per_shard",
+    "mqtt.retained_bytes_per_shard_max",
+    "mqtt.retained_bytes_per_prefix_max",
     "mqtt.batch_fsync_ms",
     "mqtt.snapshot_log_bytes",
     "shadow.max_document_bytes",

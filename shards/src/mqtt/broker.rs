@@ -28,6 +28,7 @@ use shardhub_net::mqtt::{MqttStr, Packet, QoS};
 use super::auth::TokenVerifier;
 use super::message::{MqttOp, MqttReply, SessionState, SubOptions};
 use super::metrics::MqttMetrics;
+use super::retained::{RetainRefusal, RetainedLimits};
 use super::session::{Session, EMPTY_LIMITS};
 use super::store::MqttStore;
 use crate::config::Config;
@@ -406,22 +407,25 @@ impl Broker {
         self.ctx.owner_of_key(topic.as_bytes())
     }
 
-    /// Stores a retained message; the record number to wait for before acknowledging.
-    fn store_retained(&self, message: Arc<Message>) -> Option<u64> {
-        if self.store.failed() {
-            return None;
-        }
+    /// Stores a retained message: the record number to wait for before acknowledging, or
+    /// the reason it was not kept.
+    fn store_retained(&self, message: Arc<Message>) -> Result<u64, RetainRefusal> {
         // A compact copy: the payload may be a slice of a connection's read buffer.
         let mut copy = (*message).clone();
         copy.topic = MqttStr::from_bytes(Bytes::copy_from_slice(message.topic.as_bytes())).unwrap_or(copy.topic);
         copy.payload = Bytes::copy_from_slice(&message.payload);
         copy.retain = true;
-        let max = self.ctx.config().mqtt.retained_per_shard_max;
-        let lsn = self.store.set_retained(Arc::new(copy), max);
-        if lsn.is_none() {
+        let m = &self.ctx.config().mqtt;
+        let limits = RetainedLimits {
+            messages_max: m.retained_per_shard_max,
+            bytes_max: m.retained_bytes_per_shard_max,
+            prefix_bytes_max: m.retained_bytes_per_prefix_max,
+        };
+        let stored = self.store.set_retained(Arc::new(copy), limits);
+        if stored.is_err() {
             self.metrics.borrow_mut().retained_refused += 1;
         }
-        lsn
+        stored
     }
 
     /// Removes a member from a shared subscription this shard owns.
@@ -525,8 +529,12 @@ impl Service for Broker {
     /// answered once the change is durable.
     fn handle(self: &Rc<Self>, op: MqttOp, reply: Reply<'_, MqttReply>) -> Replied {
         match op {
+            MqttOp::Retain(message) if self.store.failed() => {
+                drop(message);
+                reply.now(MqttReply::Failed)
+            }
             MqttOp::Retain(message) => match self.store_retained(message) {
-                Some(lsn) => {
+                Ok(lsn) => {
                     let broker = self.clone();
                     reply.later(async move {
                         if broker.store.durable(lsn).await {
@@ -536,7 +544,7 @@ impl Service for Broker {
                         }
                     })
                 }
-                None => reply.now(MqttReply::Done),
+                Err(_) => reply.now(MqttReply::Refused),
             },
             MqttOp::Shadow {
                 action,
@@ -612,6 +620,7 @@ impl Collect for Broker {
             sessions: self.sessions_len() as u64,
             subscriptions: self.subscriptions_len() as u64,
             retained: self.retained_len() as u64,
+            retained_bytes: self.store.retained.borrow().bytes(),
             shadows: self.shadows_len() as u64,
         };
         self.metrics.borrow().collect(&gauges, out);

@@ -702,12 +702,14 @@ async fn route(broker: &Rc<Broker>, message: Arc<Message>) -> Outcome {
     }
     if message.retain {
         let owner = broker.topic_owner(message.topic.as_str());
-        if !matches!(
-            ask(broker, owner, MqttOp::Retain(message.clone())).await,
-            MqttReply::Done
-        ) {
-            broker.route(message);
-            return Outcome::Refused(ReasonCode::UNSPECIFIED_ERROR);
+        match ask(broker, owner, MqttOp::Retain(message.clone())).await {
+            MqttReply::Done => {}
+            // Over a retained bound: refused as a whole, to be retried.
+            MqttReply::Refused => return Outcome::Refused(ReasonCode::QUOTA_EXCEEDED),
+            _ => {
+                broker.route(message);
+                return Outcome::Refused(ReasonCode::UNSPECIFIED_ERROR);
+            }
         }
     }
     if broker.route_acknowledged(message).await {

@@ -102,6 +102,9 @@ pub enum MqttReply {
     },
     /// The change could not be made durable (the log failed).
     Failed,
+    /// Not kept: it would pass a bound (a retained message over the shard's or its prefix's
+    /// bytes); the publisher may retry later.
+    Refused,
     /// The owner could not answer (only while the process is going down).
     Unavailable,
 }

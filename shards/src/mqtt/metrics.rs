@@ -39,6 +39,7 @@ pub struct MqttGauges {
     pub sessions: u64,
     pub subscriptions: u64,
     pub retained: u64,
+    pub retained_bytes: u64,
     pub shadows: u64,
 }
 
@@ -69,6 +70,12 @@ impl MqttMetrics {
                 Kind::Gauge,
                 "Retained messages owned.",
                 |_, g| g.retained,
+            ),
+            (
+                "shardhub_mqtt_retained_bytes",
+                Kind::Gauge,
+                "Bytes of retained messages owned (topics and payloads).",
+                |_, g| g.retained_bytes,
             ),
             ("shardhub_mqtt_shadows", Kind::Gauge, "Device shadows owned.", |_, g| {
                 g.shadows

@@ -20,7 +20,7 @@ use shardhub_core::ShardId;
 use shardhub_net::mqtt::session::Message;
 use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 
-use super::retained::RetainedStore;
+use super::retained::{RetainRefusal, RetainedLimits, RetainedStore};
 use crate::config::{Config, ShadowConfig};
 use crate::runtime::ShardCtx;
 use crate::storage::{DurableLog, Journal, JournalError, Recovery};
@@ -158,13 +158,15 @@ impl MqttStore {
                 *shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits)?;
                 let mut r = retained.borrow_mut();
                 for record in snapshot.retained {
-                    r.set(Arc::new(record.into_message()?), usize::MAX);
+                    let _ = r.set(Arc::new(record.into_message()?), RetainedLimits::NONE);
                 }
                 Ok::<(), ReplayError>(())
             },
             |record| match postcard::from_bytes(record)? {
                 StoreEvent::Retained(record) => {
-                    retained.borrow_mut().set(Arc::new(record.into_message()?), usize::MAX);
+                    let _ = retained
+                        .borrow_mut()
+                        .set(Arc::new(record.into_message()?), RetainedLimits::NONE);
                     Ok(())
                 }
                 StoreEvent::Shadow(event) => Ok(shadows.borrow_mut().apply(event)?),
@@ -191,16 +193,13 @@ impl MqttStore {
         self.shadows.borrow_mut().set_limits(shadow_limits(&config.shadow));
     }
 
-    /// Stores (or clears) a retained message and logs it; returns its record number, or None
-    /// when the store was full and nothing changed.
-    pub fn set_retained(&self, message: Arc<Message>, max: usize) -> Option<u64> {
-        if !self.retained.borrow_mut().set(message.clone(), max) {
-            return None;
-        }
-        Some(
-            self.log
-                .append(|out| encode_record(&StoreEvent::Retained(RetainedRecord::of(&message)), out)),
-        )
+    /// Stores (or clears) a retained message and logs it; returns its record number, or why
+    /// it was not kept (nothing changed then).
+    pub fn set_retained(&self, message: Arc<Message>, limits: RetainedLimits) -> Result<u64, RetainRefusal> {
+        self.retained.borrow_mut().set(message.clone(), limits)?;
+        Ok(self
+            .log
+            .append(|out| encode_record(&StoreEvent::Retained(RetainedRecord::of(&message)), out)))
     }
 
     /// Whether the log failed: changes are refused until a restart.
