@@ -28,7 +28,7 @@ use crate::runtime::read_buf::read_append;
 use crate::runtime::{Answer, Later};
 
 /// First read buffer; it grows for large requests and shrinks back when idle.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Room always offered to a read, so small reads do not reallocate.
 const READ_ROOM_BYTES_MIN: usize = 4 * 1024;
 /// A buffer grown past this is dropped when the connection goes idle, so one big request
@@ -83,7 +83,8 @@ pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr
 async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Session) {
     let ctx = front.ctx();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    let mut wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    // Allocated by the first reply: a connection that never gets one costs nothing here.
+    let mut wbuf = BytesMut::new();
     let mut slots: VecDeque<Slot> = VecDeque::new();
     loop {
         if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
@@ -178,7 +179,7 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
             }
             front.metrics.borrow_mut().bytes_out += written;
             if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
-                wbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+                wbuf = BytesMut::new();
             }
         }
         if broken || session.closing {
