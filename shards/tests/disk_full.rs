@@ -162,3 +162,52 @@ fn a_full_disk_refuses_shadow_updates_under_concurrency() {
     assert_eq!(pong, "PONG");
     assert_eq!(server.http_get("/readyz").0, 503);
 }
+
+/// The wallet log under concurrent wallet creations: each is answered (201, or 503 once the
+/// disk is full), none hangs, every wallet that was answered 201 still derives addresses, and
+/// no refused one does.
+#[test]
+fn a_full_disk_refuses_new_wallets_under_concurrency() {
+    let secrets = tempfile::tempdir().unwrap();
+    let passphrase = secrets.path().join("passphrase");
+    std::fs::write(&passphrase, "a keystore passphrase for the disk-full test").unwrap();
+    let flag = format!("--wallet-passphrase-file={}", passphrase.display());
+    let server = Server::start_on_small_disk(2, 64 * 1024, None, &[&flag]);
+    let port = server.http_port;
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(ANSWER_SECS_MAX))
+        .build();
+    let start = Arc::new(Barrier::new(BUYERS));
+    let threads: Vec<_> = (0..BUYERS)
+        .map(|_| {
+            let (agent, start) = (agent.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let mut created = Vec::new();
+                let url = format!("http://127.0.0.1:{port}/v1/wallets");
+                loop {
+                    match agent.post(&url).send_string("") {
+                        Ok(r) => {
+                            assert_eq!(r.status(), 201);
+                            let body: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+                            created.push(body["wallet_id"].as_str().unwrap().to_string());
+                        }
+                        Err(ureq::Error::Status(503, _)) => return created,
+                        Err(e) => panic!("POST {url} after {} wallets: {e}", created.len()),
+                    }
+                }
+            })
+        })
+        .collect();
+    let created: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(!created.is_empty(), "some wallets fit before the disk filled");
+    for id in &created {
+        let url = format!("http://127.0.0.1:{port}/v1/wallets/{id}/address?coin=eth&account=0&index=0");
+        let r = agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(r.status(), 200);
+    }
+    let mut c = server.client();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(server.http_get("/readyz").0, 503);
+}
