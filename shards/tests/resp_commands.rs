@@ -279,3 +279,43 @@ fn idle_connections_give_their_memory_back_round_after_round() {
         "RSS after each round, KiB: {after_round:?}"
     );
 }
+
+/// A client that pipelines hundreds of reads of a 1 MiB value and reads the replies slowly
+/// makes the server hold about one batch of replies, not all of them at once; every reply
+/// still arrives, whole and in order.
+#[test]
+fn a_slow_reader_of_a_long_pipeline_holds_one_batch_of_replies() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    const VALUE_BYTES: usize = 1 << 20;
+    const GETS: usize = 300;
+    /// What the server may grow by while the replies wait: a few batches and socket buffers,
+    /// far below the 300 MiB of all the replies at once.
+    const GROWTH_KIB_MAX: u64 = 64 * 1024;
+    let server = Server::start(1);
+    let mut c = server.client();
+    let value: Vec<u8> = (0..VALUE_BYTES).map(|i| (i % 251) as u8).collect();
+    let _: () = redis::cmd("SET").arg("big").arg(&value).query(&mut c).unwrap();
+    let before = rss_kib(server.pid());
+
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.resp_port)).unwrap();
+    raw.write_all(&b"GET big\r\n".repeat(GETS)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(
+        grown < GROWTH_KIB_MAX,
+        "the server grew by {grown} KiB holding the replies"
+    );
+
+    let mut replies = BufReader::with_capacity(64 * 1024, raw);
+    let mut got = vec![0u8; VALUE_BYTES + 2];
+    for i in 0..GETS {
+        let mut header = String::new();
+        replies.read_line(&mut header).unwrap();
+        assert_eq!(header, format!("${VALUE_BYTES}\r\n"), "reply {i}");
+        replies.read_exact(&mut got).unwrap();
+        assert!(
+            got[..VALUE_BYTES] == value[..] && &got[VALUE_BYTES..] == b"\r\n",
+            "reply {i}"
+        );
+    }
+}

@@ -34,6 +34,14 @@ const READ_ROOM_BYTES_MIN: usize = 4 * 1024;
 /// A buffer grown past this is dropped when the connection goes idle, so one big request
 /// does not pin megabytes for the connection's lifetime.
 const BUFFER_KEEP_BYTES_MAX: usize = 256 * 1024;
+/// Reply bytes one batch gathers before they are written: past it, the requests still in the
+/// read buffer wait for the next turn. A pipeline of reads of a large value, sent by a client
+/// that reads slowly, so holds about this much here rather than every reply at once (Redis's
+/// client-output-buffer-limit, kept by back-pressure instead of by closing the connection).
+const REPLY_BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// Requests one batch takes on before its replies are written, for the same reason: replies
+/// queued behind one that waits on another shard are held whole until then.
+const REQUESTS_PER_BATCH_MAX: usize = 1024;
 
 /// One reply slot in request order.
 enum Slot {
@@ -86,32 +94,21 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
     // Allocated by the first reply: a connection that never gets one costs nothing here.
     let mut wbuf = BytesMut::new();
     let mut slots: VecDeque<Slot> = VecDeque::new();
+    // Whether the last batch stopped at a bound with whole requests still buffered: then
+    // they are served before anything more is read.
+    let mut batch_cut = false;
     loop {
-        if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
-            rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-        }
-        rbuf.reserve(READ_ROOM_BYTES_MIN);
         let config = ctx.config();
-        let idle_timeout_secs = config.resp.idle_timeout_secs;
-        let (result, buf) = if idle_timeout_secs == 0 {
-            read_append(stream, rbuf).await
-        } else {
-            // Only with a timeout configured: a timer per read costs the hot path.
-            let read = read_append(stream, rbuf);
-            match monoio::time::timeout(Duration::from_secs(idle_timeout_secs), read).await {
-                Ok(read) => read,
-                // Idle past `resp.idle_timeout_secs`: closed, as Redis does, without a word.
-                Err(_) => return,
-            }
-        };
-        rbuf = buf;
-        match result {
-            Ok(0) | Err(_) => return,
-            Ok(n) => front.metrics.borrow_mut().bytes_in += n as u64,
+        if !std::mem::take(&mut batch_cut) {
+            rbuf = match read_request_bytes(front, stream, rbuf, config.resp.idle_timeout_secs).await {
+                Some(buf) => buf,
+                None => return,
+            };
         }
         ctx.note_drain_activity();
         let parser = RequestParser::new(request_limits(&config.limits));
         let mut broken = false;
+        let mut requests = 0;
         // One clock read per request: a command's latency runs from the end of the one
         // before it in this batch (its framing included) to the end of its own dispatch.
         let mut now = Instant::now();
@@ -140,6 +137,11 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
                         }),
                     }
                     if session.closing {
+                        break;
+                    }
+                    requests += 1;
+                    if wbuf.len() >= REPLY_BATCH_BYTES_MAX || requests >= REQUESTS_PER_BATCH_MAX {
+                        batch_cut = !rbuf.is_empty();
                         break;
                     }
                 }
@@ -184,6 +186,38 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
         }
         if broken || session.closing {
             return;
+        }
+    }
+}
+
+/// Reads more request bytes onto `rbuf`, within `resp.idle_timeout_secs` when one is set.
+/// `None` when the connection is done: closed, failed, or idle past the timeout.
+async fn read_request_bytes(
+    front: &RespFront,
+    stream: &mut TcpStream,
+    mut rbuf: BytesMut,
+    idle_timeout_secs: u64,
+) -> Option<BytesMut> {
+    if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+        rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    }
+    rbuf.reserve(READ_ROOM_BYTES_MIN);
+    let (result, rbuf) = if idle_timeout_secs == 0 {
+        read_append(stream, rbuf).await
+    } else {
+        // Only with a timeout configured: a timer per read costs the hot path.
+        let read = read_append(stream, rbuf);
+        match monoio::time::timeout(Duration::from_secs(idle_timeout_secs), read).await {
+            Ok(read) => read,
+            // Idle past `resp.idle_timeout_secs`: closed, as Redis does, without a word.
+            Err(_) => return None,
+        }
+    };
+    match result {
+        Ok(0) | Err(_) => None,
+        Ok(n) => {
+            front.metrics.borrow_mut().bytes_in += n as u64;
+            Some(rbuf)
         }
     }
 }
