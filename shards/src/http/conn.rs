@@ -32,7 +32,7 @@ pub async fn serve(front: Rc<HttpFront>, mut stream: TcpStream) {
             return;
         }
         Admission::Serve => run(&front, &mut stream).await,
-        Admission::HealthOnly => health_only(&front, &mut stream).await,
+        Admission::Limited => health_only(&front, &mut stream).await,
     }
     ctx.connection_closed(Listener::Http);
 }

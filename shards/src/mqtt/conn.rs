@@ -45,14 +45,17 @@ thread_local! {
 
 pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
     let ctx = broker.ctx().clone();
-    if ctx.admit(Listener::Mqtt) != Admission::Serve {
+    let admission = ctx.admit(Listener::Mqtt);
+    if admission == Admission::Refuse {
         return;
     }
-    run(&broker, &stream).await;
+    run(&broker, &stream, admission == Admission::Limited).await;
     ctx.connection_closed(Listener::Mqtt);
 }
 
-async fn run(broker: &Rc<Broker>, stream: &TcpStream) {
+/// `over_cap`: the shard already serves `mqtt.connections_per_shard_max` connections, and
+/// this one only gets its CONNECT answered with 0x97.
+async fn run(broker: &Rc<Broker>, stream: &TcpStream, over_cap: bool) {
     let (connect_timeout_ms, packet_bytes_max) = {
         let c = broker.ctx().config();
         (c.mqtt.connect_timeout_ms, c.mqtt.packet_bytes_max)
@@ -73,7 +76,7 @@ async fn run(broker: &Rc<Broker>, stream: &TcpStream) {
     };
     // Boxed, like packet handling below: an async fn's future is as large as its largest
     // state, and the connection's idle state should not carry the set-up's.
-    let Some(mut conn) = Box::pin(Connection::open(broker, stream, *connect)).await else {
+    let Some(mut conn) = Box::pin(Connection::open(broker, stream, *connect, over_cap)).await else {
         return;
     };
     let end = conn.serve(stream, rbuf).await;
@@ -179,7 +182,7 @@ struct Connection {
 impl Connection {
     /// Negotiates the terms, authenticates, claims the client id, takes over or creates the
     /// session, answers CONNACK and resends what was in flight.
-    async fn open(broker: &Rc<Broker>, stream: &TcpStream, connect: Connect) -> Option<Connection> {
+    async fn open(broker: &Rc<Broker>, stream: &TcpStream, connect: Connect, over_cap: bool) -> Option<Connection> {
         let limits = server_limits(&broker.ctx().config().mqtt);
         // Refusals below are sent at once: the connection closes right after them.
         let io = Rc::new(ConnIo::new(stream.as_raw_fd(), connect.protocol_version, None));
@@ -188,8 +191,9 @@ impl Connection {
             io.send_one(terms::refusal(reason));
             None
         };
-        let full = broker.metrics.borrow().connections_current as usize
-            >= broker.ctx().config().mqtt.connections_per_shard_max;
+        let full = over_cap
+            || broker.metrics.borrow().connections_current as usize
+                >= broker.ctx().config().mqtt.connections_per_shard_max;
         let terms = match terms::negotiate(&connect, &limits, full) {
             Ok(terms) => terms,
             Err(reason) => return refuse(reason),

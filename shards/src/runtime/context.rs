@@ -47,13 +47,18 @@ impl Listener {
     }
 }
 
+/// MQTT connections a shard keeps beyond `mqtt.connections_per_shard_max` to answer their
+/// CONNECT with 0x97 (quota exceeded), so a client learns why instead of seeing a bare close;
+/// past them a connection is closed at once. Each lasts at most `mqtt.connect_timeout_ms`.
+const MQTT_REFUSAL_CONNECTIONS_MAX: usize = 64;
+
 /// What an accepted connection may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
     Serve,
-    /// Over the HTTP cap, within the room kept for health checks: one `/healthz` or
-    /// `/readyz`, nothing else.
-    HealthOnly,
+    /// Over the listener's cap, within the room it keeps beyond it: only what that room is
+    /// for (HTTP: one `/healthz` or `/readyz`; MQTT: a CONNACK that says the server is full).
+    Limited,
     /// Over the caps: refuse in the protocol's terms and close.
     Refuse,
 }
@@ -152,9 +157,9 @@ impl ShardCtx {
     /// connection it lets in is counted open until [`ShardCtx::connection_closed`].
     pub fn admit(&self, listener: Listener) -> Admission {
         let config = self.config();
-        let (listener_max, health_room) = match listener {
+        let (listener_max, room) = match listener {
             Listener::Resp => (config.resp.connections_per_shard_max, 0),
-            Listener::Mqtt => (config.mqtt.connections_per_shard_max, 0),
+            Listener::Mqtt => (config.mqtt.connections_per_shard_max, MQTT_REFUSAL_CONNECTIONS_MAX),
             Listener::Http => (
                 config.http.connections_per_shard_max,
                 config.http.health_connections_per_shard,
@@ -164,8 +169,8 @@ impl ShardCtx {
         let open = c.per_listener[listener as usize] as usize;
         let admission = if open < listener_max && (c.current as usize) < config.limits.connections_per_shard_max {
             Admission::Serve
-        } else if health_room > 0 && open < listener_max.saturating_add(health_room) {
-            Admission::HealthOnly
+        } else if room > 0 && open < listener_max.saturating_add(room) {
+            Admission::Limited
         } else {
             Admission::Refuse
         };
