@@ -25,6 +25,8 @@
 //! Device names are opaque strings: a named shadow is the caller's `{thing}/{name}`.
 
 mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod json;
 #[cfg(test)]
 mod proptests;

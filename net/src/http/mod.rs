@@ -1,6 +1,8 @@
 //! HTTP/1.1 for the admin and API port: request heads parsed by `httparse`, bodies framed by
 //! Content-Length, responses written whole.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod request;
 pub mod response;
 

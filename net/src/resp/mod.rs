@@ -8,6 +8,8 @@
 pub mod client;
 pub mod command_table;
 pub mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod reply;
 pub mod request;
 

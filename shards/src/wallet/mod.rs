@@ -19,6 +19,8 @@ pub mod book;
 pub mod clients;
 pub mod custody;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod message;
 pub mod owner;
 pub mod request;
