@@ -120,7 +120,8 @@ fn a_full_disk_answers_every_waiting_buy_in_sync_mode() {
 }
 
 /// The broker's log under concurrent shadow updates: each is answered (200, or 503 once the
-/// disk is full), none hangs, and the rest of the server keeps answering.
+/// disk is full), none hangs, the rest of the server keeps answering, and each shadow reads
+/// as its last acknowledged update left it (the refused one keeps no effect).
 #[test]
 fn a_full_disk_refuses_shadow_updates_under_concurrency() {
     let server = Server::start_on_small_disk(2, 192 * 1024, None, &[]);
@@ -152,10 +153,23 @@ fn a_full_disk_refuses_shadow_updates_under_concurrency() {
             })
         })
         .collect();
-    for t in threads {
+    for (i, t) in threads.into_iter().enumerate() {
         let statuses = t.join().unwrap();
         assert_eq!(statuses.last(), Some(&503), "the disk filled: {statuses:?}");
         assert!(statuses.iter().all(|&s| s == 200 || s == 503), "{statuses:?}");
+        // Updates 0..acked were answered 200, update `acked` was refused.
+        let acked = statuses.len() - 1;
+        let (status, body) = server.http_get(&format!("/v1/shadows/dev-{i}"));
+        if acked == 0 {
+            assert_eq!(status, 404, "dev-{i} was never acknowledged: {body}");
+        } else {
+            let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                doc["state"]["reported"]["n"],
+                acked - 1,
+                "dev-{i}: {status} {statuses:?} {body}"
+            );
+        }
     }
     let mut c = server.client();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();

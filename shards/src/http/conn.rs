@@ -271,6 +271,12 @@ async fn shadow(front: &Rc<HttpFront>, request: &HttpRequest, device: &str, keep
             };
             http::write_response(out, status, "application/json", body.to_string().as_bytes(), keep_alive);
         }
+        MqttReply::Failed => http::write_json_error(
+            out,
+            Status::ServiceUnavailable,
+            "shadow log failed; the change was not made",
+            keep_alive,
+        ),
         _ => http::write_json_error(out, Status::ServiceUnavailable, "shadow owner unavailable", keep_alive),
     }
 }

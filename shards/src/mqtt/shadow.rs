@@ -45,7 +45,8 @@ impl Broker {
         let now = unix_ms();
         let token = client_token(&request);
         let token = token.as_deref();
-        if store.failed() {
+        // Reads go on from the state the log holds; changes wait for a restart.
+        if store.failed() && !matches!(action, ShadowAction::Get) {
             let body =
                 json!({"code": 503, "message": "shadow log failed; restart the server", "timestamp": now / 1000});
             return MqttReply::Shadow { status: 503, body };
@@ -76,8 +77,8 @@ impl Broker {
         };
         match outcome {
             Ok((body, replies)) => {
-                // Nothing is announced that a crash could take back.
-                if !store.durable(lsn).await {
+                // Nothing is announced that a crash could take back (a GET logs nothing).
+                if lsn != 0 && !store.durable(lsn).await {
                     return MqttReply::Failed;
                 }
                 for (suffix, doc) in replies {

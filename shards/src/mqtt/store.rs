@@ -23,7 +23,7 @@ use shardhub_net::mqtt::{MqttStr, PublishProperties, QoS, UserProperty};
 use super::retained::{RetainRefusal, RetainedLimits, RetainedStore};
 use crate::config::{Config, ShadowConfig};
 use crate::runtime::ShardCtx;
-use crate::storage::{DurableLog, Journal, JournalError, Recovery};
+use crate::storage::{DurableLog, Journal, JournalError, Recovery, TornTail};
 
 /// Why a record or the snapshot of the broker's log did not replay.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,46 @@ pub fn log_dir(data_dir: &Path, shard: ShardId) -> PathBuf {
     data_dir.join("mqtt").join(format!("shard-{shard}"))
 }
 
+/// What the log rebuilds: a snapshot, then the records after it.
+struct LoggedState {
+    retained: RefCell<RetainedStore>,
+    shadows: RefCell<ShadowStore>,
+}
+
+impl LoggedState {
+    fn new(limits: ShadowLimits) -> Self {
+        Self {
+            retained: RefCell::new(RetainedStore::default()),
+            shadows: RefCell::new(ShadowStore::new(limits)),
+        }
+    }
+
+    fn restore(&self, state: &[u8]) -> Result<(), ReplayError> {
+        let snapshot: Snapshot = postcard::from_bytes(state)?;
+        let limits = self.shadows.borrow().limits();
+        *self.shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits)?;
+        let mut retained = self.retained.borrow_mut();
+        for record in snapshot.retained {
+            // Replay keeps what was acknowledged, whatever the bounds say now.
+            let _ = retained.set(Arc::new(record.into_message()?), RetainedLimits::NONE);
+        }
+        Ok(())
+    }
+
+    fn replay(&self, record: &[u8]) -> Result<(), ReplayError> {
+        match postcard::from_bytes(record)? {
+            StoreEvent::Retained(record) => {
+                let _ = self
+                    .retained
+                    .borrow_mut()
+                    .set(Arc::new(record.into_message()?), RetainedLimits::NONE);
+                Ok(())
+            }
+            StoreEvent::Shadow(event) => Ok(self.shadows.borrow_mut().apply(event)?),
+        }
+    }
+}
+
 pub struct MqttStore {
     pub retained: RefCell<RetainedStore>,
     pub shadows: RefCell<ShadowStore>,
@@ -148,30 +188,9 @@ impl MqttStore {
     /// Opens the shard's log and replays it.
     pub fn open(shard: ShardId, config: &Config) -> Result<(MqttStore, Recovery), JournalError> {
         let dir = log_dir(&config.server.data_dir, shard);
-        let limits = shadow_limits(&config.shadow);
-        let retained = RefCell::new(RetainedStore::default());
-        let shadows = RefCell::new(ShadowStore::new(limits));
-        let (journal, recovery) = Journal::open(
-            &dir,
-            |state| {
-                let snapshot: Snapshot = postcard::from_bytes(state)?;
-                *shadows.borrow_mut() = ShadowStore::restore(&snapshot.shadows, limits)?;
-                let mut r = retained.borrow_mut();
-                for record in snapshot.retained {
-                    let _ = r.set(Arc::new(record.into_message()?), RetainedLimits::NONE);
-                }
-                Ok::<(), ReplayError>(())
-            },
-            |record| match postcard::from_bytes(record)? {
-                StoreEvent::Retained(record) => {
-                    let _ = retained
-                        .borrow_mut()
-                        .set(Arc::new(record.into_message()?), RetainedLimits::NONE);
-                    Ok(())
-                }
-                StoreEvent::Shadow(event) => Ok(shadows.borrow_mut().apply(event)?),
-            },
-        )?;
+        let state = LoggedState::new(shadow_limits(&config.shadow));
+        let (journal, recovery) = Journal::open(&dir, |s| state.restore(s), |r| state.replay(r))?;
+        let LoggedState { retained, shadows } = state;
         let m = &config.mqtt;
         let store = MqttStore {
             retained,
@@ -225,7 +244,32 @@ impl MqttStore {
 
     /// The group-commit loop of the broker's log.
     pub async fn run_flusher(&self, ctx: &ShardCtx) {
-        self.log.run_flusher(ctx, "mqtt", || self.snapshot_state()).await;
+        let roll_back = || self.roll_back(ctx);
+        self.log
+            .run_flusher(ctx, "mqtt", || self.snapshot_state(), roll_back)
+            .await;
+    }
+
+    /// After the log failed and was cut back: retained messages and shadows go back to what
+    /// it holds, as a restart would see them, so a change that was refused (PUBACK 0x80, a
+    /// shadow update answered 503) keeps no effect. Runs before the refused writers answer.
+    fn roll_back(&self, ctx: &ShardCtx) {
+        let state = LoggedState::new(shadow_limits(&ctx.config().shadow));
+        let reread = self
+            .log
+            .journal()
+            .reread(TornTail::Cut, |s| state.restore(s), |r| state.replay(r));
+        if let Err(e) = reread {
+            tracing::error!(shard = ctx.id, error = %e, "mqtt log could not be read back; state kept as it is");
+            return;
+        }
+        *self.retained.borrow_mut() = state.retained.into_inner();
+        *self.shadows.borrow_mut() = state.shadows.into_inner();
+        debug_assert!(self.shadows.borrow().check_invariants().is_ok());
+        tracing::warn!(
+            shard = ctx.id,
+            "mqtt state rolled back to the log; changes refused until restart"
+        );
     }
 
     fn snapshot_state(&self) -> Vec<u8> {

@@ -101,8 +101,16 @@ impl DurableLog {
     }
 
     /// The group-commit loop; `what` names the log in error messages, `snapshot_state` is the
-    /// state to snapshot when the log has grown past its bound.
-    pub async fn run_flusher(&self, ctx: &ShardCtx, what: &'static str, snapshot_state: impl Fn() -> Vec<u8>) {
+    /// state to snapshot when the log has grown past its bound, and `roll_back` takes the
+    /// owner's state back to what the log holds once it failed and was cut back (before any
+    /// refused writer is answered).
+    pub async fn run_flusher(
+        &self,
+        ctx: &ShardCtx,
+        what: &'static str,
+        snapshot_state: impl Fn() -> Vec<u8>,
+        roll_back: impl Fn(),
+    ) {
         let shard = ctx.id;
         let mut reported = false;
         loop {
@@ -133,8 +141,8 @@ impl DurableLog {
             if self.journal.failed() && !reported {
                 reported = true;
                 ctx.report_log_failure();
-                // What a restart replays is what writers were told; memory keeps the refused
-                // changes until then (shadow updates answered 503), which reads may show.
+                // What a restart replays is what writers were told, and memory goes back to
+                // it: the waiters woken above have not run yet (nothing awaited since).
                 match self.journal.roll_back(self.durability) {
                     Ok(cut) => tracing::warn!(
                         shard,
@@ -144,6 +152,7 @@ impl DurableLog {
                     ),
                     Err(e) => tracing::error!(shard, log = what, error = %e, "log could not be cut back"),
                 }
+                roll_back();
             }
             self.release();
         }
