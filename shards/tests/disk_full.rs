@@ -178,8 +178,8 @@ fn a_full_disk_refuses_shadow_updates_under_concurrency() {
 }
 
 /// The wallet log under concurrent wallet creations: each is answered (201, or 503 once the
-/// disk is full), none hangs, every wallet that was answered 201 still derives addresses, and
-/// no refused one does.
+/// disk is full), none hangs, and every wallet that was answered 201 still derives addresses.
+/// (A refused creation hands out no id to try; the soak checks the log across a restart.)
 #[test]
 fn a_full_disk_refuses_new_wallets_under_concurrency() {
     let secrets = tempfile::tempdir().unwrap();

@@ -559,7 +559,7 @@ fn config(dir: &Path) -> PathBuf {
         &path,
         &format!(
             "[resp]\nidle_timeout_secs = {RESP_IDLE_TIMEOUT_SECS}\n\
-             [http]\nconnections_per_shard_max = 256\nhealth_connections_per_shard = 8\n\
+             [http]\nconnections_per_shard_max = 256\nhealth_connections_per_shard_max = 8\n\
              header_timeout_ms = {HTTP_HEADER_TIMEOUT_MS}\nbody_timeout_ms = {HTTP_HEADER_TIMEOUT_MS}\n\
              [mqtt]\nconnect_timeout_ms = {MQTT_CONNECT_TIMEOUT_MS}\nsnapshot_log_bytes = 4194304\n\
              [seckill]\nsnapshot_log_bytes = 8388608\n"

@@ -54,9 +54,7 @@ fn read(stream: &[u8], piece: usize) -> Reading {
             match parse(&mut buf, &LIMITS) {
                 Ok(Some(request)) => requests.push(request),
                 Ok(None) => {
-                    let expected = if buf.is_empty() { Progress::Idle } else { Progress::Head };
-                    let now = progress(&buf, &LIMITS);
-                    assert!(now == expected || now == Progress::Body, "{now:?} on {buf:?}");
+                    assert_eq!(progress(&buf, &LIMITS), expected_progress(&buf), "on {buf:?}");
                     break;
                 }
                 Err(error) => {
@@ -71,6 +69,25 @@ fn read(stream: &[u8], piece: usize) -> Reading {
     Reading {
         requests,
         end: Ok(buf.len()),
+    }
+}
+
+/// Where a request that [`parse`] waits on stands, worked out apart from it: nothing yet, or
+/// a head that has not reached its empty line yet, or a whole head waiting for its body.
+/// (Empty lines before a request line do not count, as RFC 9112 section 2.2 allows.)
+fn expected_progress(buf: &[u8]) -> Progress {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+    let Some(start) = start else {
+        return if buf.is_empty() { Progress::Idle } else { Progress::Head };
+    };
+    let head = &buf[start..];
+    let ended = [&b"\r\n\r\n"[..], b"\r\n\n", b"\n\r\n", b"\n\n"]
+        .iter()
+        .any(|end| head.windows(end.len()).any(|w| w == *end));
+    if ended {
+        Progress::Body
+    } else {
+        Progress::Head
     }
 }
 

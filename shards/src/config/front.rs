@@ -29,7 +29,7 @@ pub struct HttpConfig {
     /// Connections beyond `connections_per_shard_max` kept for `/healthz` and `/readyz`, so a
     /// load balancer's check gets through when clients hold every other one. They serve one
     /// health request each; anything else is answered 503.
-    pub health_connections_per_shard: usize,
+    pub health_connections_per_shard_max: usize,
     /// A request head must arrive whole this long after its first byte; else 408 and close.
     pub header_timeout_ms: u64,
     /// A request body must arrive whole this long after its head; else 408 and close.
@@ -42,7 +42,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             connections_per_shard_max: 4096,
-            health_connections_per_shard: 16,
+            health_connections_per_shard_max: 16,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             idle_timeout_ms: 60_000,
@@ -55,7 +55,7 @@ pub const HOT_KEYS: &[&str] = &[
     "resp.connections_per_shard_max",
     "resp.idle_timeout_secs",
     "http.connections_per_shard_max",
-    "http.health_connections_per_shard",
+    "http.health_connections_per_shard_max",
     "http.header_timeout_ms",
     "http.body_timeout_ms",
     "http.idle_timeout_ms",

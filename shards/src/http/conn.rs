@@ -17,6 +17,14 @@ use crate::runtime::read_buf::read_append;
 use crate::runtime::Service;
 
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// A read buffer grown past this (a large body) is dropped once empty, so a kept-alive
+/// connection does not hold it while idle.
+const BUFFER_KEEP_BYTES_MAX: usize = 256 * 1024;
+/// Response bytes, and requests, one batch of pipelined requests gathers before they are
+/// written: the rest wait in the read buffer, so a client that pipelines many requests and
+/// reads slowly holds about one batch here.
+const REPLY_BATCH_BYTES_MAX: usize = 1024 * 1024;
+const REQUESTS_PER_BATCH_MAX: usize = 64;
 /// How long a connection in the room kept for health checks may take to send its request: a
 /// load balancer sends it at once, and a slow client must not hold the room.
 const HEALTH_REQUEST_MS_MAX: u64 = 1000;
@@ -34,7 +42,7 @@ pub async fn serve(front: Rc<HttpFront>, mut stream: TcpStream) {
         Admission::Serve => run(&front, &mut stream).await,
         Admission::Limited => health_only(&front, &mut stream).await,
     }
-    ctx.connection_closed(Listener::Http);
+    ctx.connection_closed(Listener::Http, admission);
 }
 
 /// Why a connection stopped reading.
@@ -86,15 +94,24 @@ async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut wbuf = BytesMut::new();
     let mut started = None;
+    // Whether the last batch stopped at a bound with requests still buffered: they are served
+    // before anything more is read.
+    let mut batch_cut = false;
     loop {
-        let (read, buf) = read_more(front, stream, rbuf, &limits, &mut started, u64::MAX).await;
-        rbuf = buf;
-        match read {
-            Ok(()) => {}
-            Err(Stop::TooSlow) => return too_slow(stream).await,
-            Err(Stop::Closed | Stop::Idle) => return,
+        if !std::mem::take(&mut batch_cut) {
+            if rbuf.is_empty() && rbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+                rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+            }
+            let (read, buf) = read_more(front, stream, rbuf, &limits, &mut started, u64::MAX).await;
+            rbuf = buf;
+            match read {
+                Ok(()) => {}
+                Err(Stop::TooSlow) => return too_slow(stream).await,
+                Err(Stop::Closed | Stop::Idle) => return,
+            }
         }
         let mut keep_alive = true;
+        let mut requests = 0;
         loop {
             match http::request::parse(&mut rbuf, &limits) {
                 Ok(Some(request)) => {
@@ -102,7 +119,12 @@ async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
                     front.requests.set(front.requests.get() + 1);
                     keep_alive = request.head.keep_alive && !front.ctx.shared.lifecycle.is_draining();
                     respond(front, &request, keep_alive, &mut wbuf).await;
+                    requests += 1;
                     if !keep_alive {
+                        break;
+                    }
+                    if wbuf.len() >= REPLY_BATCH_BYTES_MAX || requests >= REQUESTS_PER_BATCH_MAX {
+                        batch_cut = !rbuf.is_empty();
                         break;
                     }
                 }
@@ -114,18 +136,30 @@ async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
                 }
             }
         }
-        if !wbuf.is_empty() {
-            let (result, buf) = stream.write_all(wbuf).await;
-            wbuf = buf;
-            wbuf.clear();
-            if result.is_err() {
-                return;
-            }
-        }
+        wbuf = match write_responses(front, stream, wbuf).await {
+            Some(buf) => buf,
+            None => return,
+        };
         if !keep_alive {
             return;
         }
     }
+}
+
+/// Writes out the responses in `wbuf`, if any, and hands the buffer back empty. A client that
+/// reads none of it for `http.idle_timeout_ms` is closed (`None`), as is a broken one.
+async fn write_responses(front: &HttpFront, stream: &mut TcpStream, wbuf: BytesMut) -> Option<BytesMut> {
+    if wbuf.is_empty() {
+        return Some(wbuf);
+    }
+    let wait = Duration::from_millis(front.ctx.config().http.idle_timeout_ms);
+    let (result, mut wbuf) = monoio::time::timeout(wait, stream.write_all(wbuf)).await.ok()?;
+    result.ok()?;
+    wbuf.clear();
+    if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+        wbuf = BytesMut::new();
+    }
+    Some(wbuf)
 }
 
 /// 408 for a request that did not arrive in time, then close.

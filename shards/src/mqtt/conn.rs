@@ -50,7 +50,7 @@ pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
         return;
     }
     run(&broker, &stream, admission == Admission::Limited).await;
-    ctx.connection_closed(Listener::Mqtt);
+    ctx.connection_closed(Listener::Mqtt, admission);
 }
 
 /// `over_cap`: the shard already serves `mqtt.connections_per_shard_max` connections, and

@@ -56,6 +56,7 @@ enum Slot {
 
 pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr) {
     let ctx = front.ctx().clone();
+    // RESP keeps no room beyond its cap: a connection is served or refused.
     if ctx.admit(Listener::Resp) != Admission::Serve {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n".to_vec())
@@ -85,7 +86,7 @@ pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr
     };
     run(&front, &mut stream, &mut session).await;
     front.clients.borrow_mut().remove(id);
-    ctx.connection_closed(Listener::Resp);
+    ctx.connection_closed(Listener::Resp, Admission::Serve);
 }
 
 async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Session) {
@@ -170,24 +171,40 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
                     reply.encode(protocol, &mut wbuf);
                 }
             }
-        }
-        if !wbuf.is_empty() {
-            let written = wbuf.len() as u64;
-            let (result, buf) = stream.write_all(wbuf).await;
-            wbuf = buf;
-            wbuf.clear();
-            if result.is_err() {
-                return;
-            }
-            front.metrics.borrow_mut().bytes_out += written;
-            if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
-                wbuf = BytesMut::new();
+            // Replies that waited on other shards are held as values, not bytes: written
+            // out as they pass the bound, they never gather more than it here.
+            if wbuf.len() >= REPLY_BATCH_BYTES_MAX {
+                wbuf = match write_replies(front, stream, wbuf).await {
+                    Some(buf) => buf,
+                    None => return,
+                };
             }
         }
+        wbuf = match write_replies(front, stream, wbuf).await {
+            Some(buf) => buf,
+            None => return,
+        };
         if broken || session.closing {
             return;
         }
     }
+}
+
+/// Writes out the replies in `wbuf`, if any, and hands the buffer back empty (a fresh one if
+/// it had grown past `BUFFER_KEEP_BYTES_MAX`); `None` when the connection broke.
+async fn write_replies(front: &RespFront, stream: &mut TcpStream, wbuf: BytesMut) -> Option<BytesMut> {
+    if wbuf.is_empty() {
+        return Some(wbuf);
+    }
+    let written = wbuf.len() as u64;
+    let (result, mut wbuf) = stream.write_all(wbuf).await;
+    result.ok()?;
+    front.metrics.borrow_mut().bytes_out += written;
+    wbuf.clear();
+    if wbuf.capacity() > BUFFER_KEEP_BYTES_MAX {
+        wbuf = BytesMut::new();
+    }
+    Some(wbuf)
 }
 
 /// Reads more request bytes onto `rbuf`, within `resp.idle_timeout_secs` when one is set.

@@ -70,8 +70,10 @@ pub struct ConnectionCounts {
     pub current: u64,
     pub total: u64,
     pub rejected: u64,
-    /// Open now, per [`Listener`].
+    /// Open now, per [`Listener`], [`Admission::Limited`] ones included.
     pub per_listener: [u64; 3],
+    /// Open now in each listener's room beyond its cap ([`Admission::Limited`]).
+    pub limited: [u64; 3],
 }
 
 pub struct ShardCtx {
@@ -153,8 +155,9 @@ impl ShardCtx {
     }
 
     /// Whether one more connection of `listener` fits: under its listener's cap and the
-    /// shard's, or (HTTP) within the room kept for health checks. Counts a refusal. A
-    /// connection it lets in is counted open until [`ShardCtx::connection_closed`].
+    /// shard's, or else within the room the listener keeps beyond them (HTTP: health checks;
+    /// MQTT: answering CONNECT with 0x97). Counts a refusal. A connection it lets in is
+    /// counted open until [`ShardCtx::connection_closed`] with the same admission.
     pub fn admit(&self, listener: Listener) -> Admission {
         let config = self.config();
         let (listener_max, room) = match listener {
@@ -162,38 +165,46 @@ impl ShardCtx {
             Listener::Mqtt => (config.mqtt.connections_per_shard_max, MQTT_REFUSAL_CONNECTIONS_MAX),
             Listener::Http => (
                 config.http.connections_per_shard_max,
-                config.http.health_connections_per_shard,
+                config.http.health_connections_per_shard_max,
             ),
         };
         let mut c = self.connections.get();
-        let open = c.per_listener[listener as usize] as usize;
-        let admission = if open < listener_max && (c.current as usize) < config.limits.connections_per_shard_max {
+        let i = listener as usize;
+        let served = (c.per_listener[i] - c.limited[i]) as usize;
+        let admission = if served < listener_max && (c.current as usize) < config.limits.connections_per_shard_max {
             Admission::Serve
-        } else if room > 0 && open < listener_max.saturating_add(room) {
+        } else if (c.limited[i] as usize) < room {
             Admission::Limited
         } else {
             Admission::Refuse
         };
-        if admission == Admission::Refuse {
-            c.rejected += 1;
-        } else {
-            c.current += 1;
-            c.total += 1;
-            c.per_listener[listener as usize] += 1;
-            self.shared.open_connections[usize::from(self.id)].fetch_add(1, Ordering::AcqRel);
+        match admission {
+            Admission::Refuse => c.rejected += 1,
+            Admission::Serve | Admission::Limited => {
+                c.current += 1;
+                c.total += 1;
+                c.per_listener[i] += 1;
+                c.limited[i] += u64::from(admission == Admission::Limited);
+                self.shared.open_connections[usize::from(self.id)].fetch_add(1, Ordering::AcqRel);
+            }
         }
+        debug_assert!(c.limited[i] as usize <= room && c.limited[i] <= c.per_listener[i]);
         self.connections.set(c);
         admission
     }
 
-    pub fn connection_closed(&self, listener: Listener) {
+    /// A connection [`ShardCtx::admit`] let in (as `admission`) has closed.
+    pub fn connection_closed(&self, listener: Listener, admission: Admission) {
         let mut c = self.connections.get();
+        let i = listener as usize;
+        let limited = u64::from(admission == Admission::Limited);
         debug_assert!(
-            c.current > 0 && c.per_listener[listener as usize] > 0,
+            admission != Admission::Refuse && c.current > 0 && c.per_listener[i] > 0 && c.limited[i] >= limited,
             "a close matches an open"
         );
         c.current -= 1;
-        c.per_listener[listener as usize] -= 1;
+        c.per_listener[i] -= 1;
+        c.limited[i] -= limited;
         self.connections.set(c);
         self.shared.open_connections[usize::from(self.id)].fetch_sub(1, Ordering::AcqRel);
     }

@@ -66,8 +66,8 @@ pub fn bind_reuseport(
 
 /// Binds a plain socket to a fixed address, to find out whether anyone listens there. A
 /// restart right after the process was killed can find the old sockets still being torn
-/// down ("address in use" for a moment): that is retried for [`BIND_RETRY_MS_MAX`], a live
-/// listener is not.
+/// down ("address in use" for a moment), so "in use" is retried for [`BIND_RETRY_MS_MAX`]
+/// before it is believed: a live listener elsewhere then fails the start 5 s late.
 fn probe(target: SocketAddr) -> std::io::Result<()> {
     let deadline = Instant::now() + Duration::from_millis(BIND_RETRY_MS_MAX);
     loop {

@@ -75,7 +75,8 @@ impl DurableLog {
     }
 
     /// Resolves once record `lsn` is as safe as the durability mode asks; false when the log
-    /// failed and it never will be.
+    /// failed before it was. A record made safe before a later failure (a snapshot's, say)
+    /// stays true: the cut-back keeps it, and so does the state rolled back to the log.
     pub async fn durable(&self, lsn: u64) -> bool {
         if lsn > self.acknowledged() && !self.journal.failed() {
             let signal = Rc::new(Signal::default());
@@ -83,7 +84,7 @@ impl DurableLog {
             self.flusher.raise();
             signal.wait().await;
         }
-        !self.journal.failed()
+        lsn <= self.acknowledged()
     }
 
     fn acknowledged(&self) -> u64 {
@@ -127,6 +128,8 @@ impl DurableLog {
                     if let Err(e) = self.journal.sync().await {
                         tracing::error!(shard, log = what, error = %e, "log fsync failed; changes refused until restart");
                     }
+                    // Answered now, not after the snapshot below, which may fail.
+                    self.release();
                 }
                 if self.journal.wants_snapshot(self.snapshot_log_bytes.get())
                     && !self.journal.has_unwritten()

@@ -225,6 +225,8 @@ impl Journal {
         let file = std::fs::OpenOptions::new().write(true).open(&path)?;
         let cut = file.metadata()?.len().saturating_sub(keep);
         file.set_len(keep)?;
+        // Made durable, or a crash could bring the refused records back.
+        file.sync_all()?;
         Ok(cut)
     }
 
