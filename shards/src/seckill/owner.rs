@@ -340,11 +340,8 @@ impl SeckillOwner {
         }
         let mut inventory = inventory.into_inner();
         inventory.take_soldout_changes().for_each(drop);
-        let before: HashSet<Bytes> = self.inventory.borrow().soldout_skus().cloned().collect();
-        let after: HashSet<Bytes> = inventory.soldout_skus().cloned().collect();
-        let mut hints = self.rolled_back_hints.borrow_mut();
-        hints.extend(before.difference(&after).map(|s| (s.clone(), false)));
-        hints.extend(after.difference(&before).map(|s| (s.clone(), true)));
+        let changes = sold_out_changes(&self.inventory.borrow(), &inventory);
+        self.rolled_back_hints.borrow_mut().extend(changes);
         *self.inventory.borrow_mut() = inventory;
         debug_assert!(self.inventory.borrow().check_invariants().is_ok());
         tracing::warn!(
@@ -412,4 +409,14 @@ fn count_order(inventory: &Inventory, metrics: &mut SeckillMetrics, id: OrderId,
     if let Some(order) = inventory.order(id) {
         metrics.count(&order.sku, event, skus_max);
     }
+}
+
+/// The SKUs whose sold-out state differs between two inventories, with their state in `after`
+/// (what the other shards' hints must be told).
+fn sold_out_changes(before: &Inventory, after: &Inventory) -> Vec<(Bytes, bool)> {
+    let before: HashSet<&Bytes> = before.soldout_skus().collect();
+    let after: HashSet<&Bytes> = after.soldout_skus().collect();
+    let cleared = before.difference(&after).map(|&s| (s.clone(), false));
+    let set = after.difference(&before).map(|&s| (s.clone(), true));
+    cleared.chain(set).collect()
 }

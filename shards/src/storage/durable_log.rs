@@ -9,6 +9,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
+use shardhub_core::ShardId;
+
 use super::journal::Journal;
 use crate::config::Durability;
 use crate::runtime::signal::Signal;
@@ -112,52 +114,62 @@ impl DurableLog {
         snapshot_state: impl Fn() -> Vec<u8>,
         roll_back: impl Fn(),
     ) {
-        let shard = ctx.id;
         let mut reported = false;
         loop {
             self.journal
                 .wait_for_work(self.durability, self.batch_fsync.get(), &self.flusher)
                 .await;
             if !self.journal.failed() {
-                if let Err(e) = self.journal.write_group().await {
-                    tracing::error!(shard, log = what, error = %e, "log write failed; changes refused until restart");
-                }
-                let sync_now = self.journal.sync_due(self.durability, self.batch_fsync.get());
-                self.release();
-                if sync_now && !self.journal.failed() {
-                    if let Err(e) = self.journal.sync().await {
-                        tracing::error!(shard, log = what, error = %e, "log fsync failed; changes refused until restart");
-                    }
-                    // Answered now, not after the snapshot below, which may fail.
-                    self.release();
-                }
-                if self.journal.wants_snapshot(self.snapshot_log_bytes.get())
-                    && !self.journal.has_unwritten()
-                    && !self.journal.failed()
-                {
-                    if let Err(e) = self.journal.snapshot(snapshot_state()).await {
-                        tracing::error!(shard, log = what, error = %e, "snapshot failed; changes refused until restart");
-                        self.journal.mark_failed();
-                    }
-                }
+                self.flush(ctx.id, what, &snapshot_state).await;
             }
-            if self.journal.failed() && !reported {
-                reported = true;
-                ctx.report_log_failure();
-                // What a restart replays is what writers were told, and memory goes back to
-                // it: the waiters woken above have not run yet (nothing awaited since).
-                match self.journal.roll_back(self.durability) {
-                    Ok(cut) => tracing::warn!(
-                        shard,
-                        log = what,
-                        cut_bytes = cut,
-                        "log cut back to its last acknowledged record"
-                    ),
-                    Err(e) => tracing::error!(shard, log = what, error = %e, "log could not be cut back"),
-                }
-                roll_back();
+            if self.journal.failed() && !std::mem::replace(&mut reported, true) {
+                self.fail_closed(ctx, what, &roll_back);
             }
             self.release();
         }
+    }
+
+    /// Writes what was appended, fsyncs when due, answers whoever that made safe, and
+    /// snapshots when the log has grown. A failure marks the log failed (and is logged).
+    async fn flush(&self, shard: ShardId, what: &'static str, snapshot_state: &impl Fn() -> Vec<u8>) {
+        if let Err(e) = self.journal.write_group().await {
+            tracing::error!(shard, log = what, error = %e, "log write failed; changes refused until restart");
+        }
+        let sync_now = self.journal.sync_due(self.durability, self.batch_fsync.get());
+        self.release();
+        if sync_now && !self.journal.failed() {
+            if let Err(e) = self.journal.sync().await {
+                tracing::error!(shard, log = what, error = %e, "log fsync failed; changes refused until restart");
+            }
+            // Answered now, not after the snapshot below, which may fail.
+            self.release();
+        }
+        if self.journal.wants_snapshot(self.snapshot_log_bytes.get())
+            && !self.journal.has_unwritten()
+            && !self.journal.failed()
+        {
+            if let Err(e) = self.journal.snapshot(snapshot_state()).await {
+                tracing::error!(shard, log = what, error = %e, "snapshot failed; changes refused until restart");
+                self.journal.mark_failed();
+            }
+        }
+    }
+
+    /// Once, after the log failed: the server stops saying it is ready, the log is cut back to
+    /// what writers were told, and the owner's state goes back to it. The waiters woken by the
+    /// failure have not run yet (nothing was awaited since), so none answers before that.
+    fn fail_closed(&self, ctx: &ShardCtx, what: &'static str, roll_back: &impl Fn()) {
+        let shard = ctx.id;
+        ctx.report_log_failure();
+        match self.journal.roll_back(self.durability) {
+            Ok(cut) => tracing::warn!(
+                shard,
+                log = what,
+                cut_bytes = cut,
+                "log cut back to its last acknowledged record"
+            ),
+            Err(e) => tracing::error!(shard, log = what, error = %e, "log could not be cut back"),
+        }
+        roll_back();
     }
 }
