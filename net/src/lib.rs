@@ -10,6 +10,8 @@
 //!   the read buffer and encoded in either version, topic syntax, and a broker's per-session
 //!   protocol state (in-flight window, queue, aliases).
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod http;
 pub mod mqtt;
 pub mod resp;

@@ -9,6 +9,7 @@
 use bytes::BytesMut;
 
 use super::request::{parse, progress, HttpError, HttpLimits, HttpRequest, Progress};
+use crate::fuzzing::{piece_and_stream, read_in_pieces, Reading};
 
 /// Small bounds, so that short inputs reach every refusal.
 const LIMITS: HttpLimits = HttpLimits {
@@ -17,23 +18,15 @@ const LIMITS: HttpLimits = HttpLimits {
     body_bytes_max: 256,
 };
 
-/// What one reading of a stream gave: the requests, then the refusal that ended it or the
-/// bytes left waiting for more.
-#[derive(Debug, PartialEq, Eq)]
-struct Reading {
-    requests: Vec<HttpRequest>,
-    end: Result<usize, HttpError>,
-}
-
 /// The first byte sets the piece size (1 to 256 bytes) and the rest is the stream. Reads it
 /// whole and in pieces, checks both readings agree, that every request keeps the bounds and
 /// that each re-encodes to itself. Panics on any violation.
 pub fn parse_stream(data: &[u8]) {
-    let Some((&piece, stream)) = data.split_first() else {
+    let Some((piece, stream)) = piece_and_stream(data) else {
         return;
     };
     let whole = read(stream, stream.len().max(1));
-    let pieces = read(stream, usize::from(piece) + 1);
+    let pieces = read(stream, piece);
     assert_eq!(whole, pieces, "the reading depends on how the stream was cut");
     for request in &whole.requests {
         check_request(request);
@@ -43,33 +36,11 @@ pub fn parse_stream(data: &[u8]) {
     }
 }
 
-/// Feeds `stream` to the parser `piece` bytes at a time, taking every request it can after
-/// each piece, and checks what [`progress`] says whenever the parser waits.
-fn read(stream: &[u8], piece: usize) -> Reading {
-    let mut buf = BytesMut::new();
-    let mut requests = Vec::new();
-    for chunk in stream.chunks(piece) {
-        buf.extend_from_slice(chunk);
-        loop {
-            match parse(&mut buf, &LIMITS) {
-                Ok(Some(request)) => requests.push(request),
-                Ok(None) => {
-                    assert_eq!(progress(&buf, &LIMITS), expected_progress(&buf), "on {buf:?}");
-                    break;
-                }
-                Err(error) => {
-                    return Reading {
-                        requests,
-                        end: Err(error),
-                    }
-                }
-            }
-        }
-    }
-    Reading {
-        requests,
-        end: Ok(buf.len()),
-    }
+/// The parser taking `stream` in pieces of `piece` bytes, as the connection driver does after
+/// each read; whenever it waits, [`progress`] must say where the request stands.
+fn read(stream: &[u8], piece: usize) -> Reading<HttpRequest, HttpError> {
+    let waiting = |buf: &BytesMut| assert_eq!(progress(buf, &LIMITS), expected_progress(buf), "on {buf:?}");
+    read_in_pieces(stream, piece, |buf| parse(buf, &LIMITS), waiting)
 }
 
 /// Where a request that [`parse`] waits on stands, worked out apart from it: nothing yet, or
@@ -128,6 +99,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::fuzzing::strategies::damaged_stream;
 
     /// One request as clients write them, and as smugglers do: varied methods, targets,
     /// header sets (duplicate and conflicting lengths, Transfer-Encoding, folding), bodies
@@ -167,28 +139,6 @@ mod tests {
             })
     }
 
-    /// Requests back to back, with a few bytes overwritten and the end sometimes cut.
-    fn stream() -> impl Strategy<Value = Vec<u8>> {
-        (
-            any::<u8>(),
-            vec(request_bytes(), 1..4),
-            vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
-            any::<Option<prop::sample::Index>>(),
-        )
-            .prop_map(|(piece, requests, writes, cut)| {
-                let mut bytes = requests.concat();
-                for (at, byte) in writes {
-                    let at = at.index(bytes.len());
-                    bytes[at] = byte;
-                }
-                if let Some(at) = cut {
-                    bytes.truncate(at.index(bytes.len() + 1));
-                }
-                bytes.insert(0, piece);
-                bytes
-            })
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -198,7 +148,7 @@ mod tests {
         }
 
         #[test]
-        fn damaged_request_streams_read_alike_however_cut(data in stream()) {
+        fn damaged_request_streams_read_alike_however_cut(data in damaged_stream(request_bytes(), 4)) {
             parse_stream(&data);
         }
     }

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 
 use super::client::encode_request;
 use super::request::{ParseError, Request, RequestLimits, RequestParser};
+use crate::fuzzing::{piece_and_stream, read_in_pieces, Reading};
 
 /// Small bounds, so that short inputs reach every refusal. `request_bytes_max` stays out of
 /// reach: it refuses by how much is buffered, which depends on how the stream was cut.
@@ -19,23 +20,15 @@ const LIMITS: RequestLimits = RequestLimits {
     request_bytes_max: usize::MAX,
 };
 
-/// What one reading of a stream gave: the requests, then the error that ended it or the
-/// bytes left waiting for more.
-#[derive(Debug, PartialEq, Eq)]
-struct Reading {
-    requests: Vec<Request>,
-    end: Result<usize, ParseError>,
-}
-
 /// The first byte sets the piece size (1 to 256 bytes) and the rest is the stream. Reads it
 /// whole and in pieces, checks both readings agree, that every request keeps the bounds and
 /// that each re-encodes to itself. Panics on any violation.
 pub fn parse_stream(data: &[u8]) {
-    let Some((&piece, stream)) = data.split_first() else {
+    let Some((piece, stream)) = piece_and_stream(data) else {
         return;
     };
     let whole = read(stream, stream.len().max(1));
-    let pieces = read(stream, usize::from(piece) + 1);
+    let pieces = read(stream, piece);
     assert_eq!(whole, pieces, "the reading depends on how the stream was cut");
     for request in &whole.requests {
         check_request(request);
@@ -45,31 +38,10 @@ pub fn parse_stream(data: &[u8]) {
     }
 }
 
-/// Feeds `stream` to one parser `piece` bytes at a time, taking every request it can after
-/// each piece, as a connection does after each read.
-fn read(stream: &[u8], piece: usize) -> Reading {
+/// One parser taking `stream` in pieces of `piece` bytes, as a connection does after each read.
+fn read(stream: &[u8], piece: usize) -> Reading<Request, ParseError> {
     let parser = RequestParser::new(LIMITS);
-    let mut buf = BytesMut::new();
-    let mut requests = Vec::new();
-    for chunk in stream.chunks(piece) {
-        buf.extend_from_slice(chunk);
-        loop {
-            match parser.next(&mut buf) {
-                Ok(Some(request)) => requests.push(request),
-                Ok(None) => break,
-                Err(error) => {
-                    return Reading {
-                        requests,
-                        end: Err(error),
-                    }
-                }
-            }
-        }
-    }
-    Reading {
-        requests,
-        end: Ok(buf.len()),
-    }
+    read_in_pieces(stream, piece, |buf| parser.next(buf), |_| {})
 }
 
 /// A request holds a name, no argument longer than the bounds allow, and reads back the same
@@ -95,6 +67,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::fuzzing::strategies::damaged_stream;
 
     /// One request as a client would write it: multibulk, or an inline line with quotes and
     /// escapes; its arguments sometimes past the bounds.
@@ -117,30 +90,6 @@ mod tests {
         })
     }
 
-    /// Requests back to back, with a few bytes overwritten, inserted or cut.
-    fn stream() -> impl Strategy<Value = Vec<u8>> {
-        (
-            any::<u8>(),
-            vec(request_bytes(), 1..5),
-            vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
-            any::<Option<prop::sample::Index>>(),
-        )
-            .prop_map(|(piece, requests, writes, cut)| {
-                let mut bytes = requests.concat();
-                for (at, byte) in writes {
-                    if !bytes.is_empty() {
-                        let at = at.index(bytes.len());
-                        bytes[at] = byte;
-                    }
-                }
-                if let Some(at) = cut {
-                    bytes.truncate(at.index(bytes.len() + 1));
-                }
-                bytes.insert(0, piece);
-                bytes
-            })
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -150,7 +99,7 @@ mod tests {
         }
 
         #[test]
-        fn damaged_request_streams_read_alike_however_cut(data in stream()) {
+        fn damaged_request_streams_read_alike_however_cut(data in damaged_stream(request_bytes(), 5)) {
             parse_stream(&data);
         }
     }
