@@ -2,6 +2,8 @@
 //! stream whole or in pieces, as a connection does after each read, and, for the tests, the
 //! damaged streams proptest feeds them. Built only for tests and the `fuzzing` feature.
 
+use std::fmt::Debug;
+
 use bytes::BytesMut;
 
 /// What one reading of a stream gave: the requests, then the error that ended it or the
@@ -46,10 +48,18 @@ pub fn read_in_pieces<T, E>(
     }
 }
 
-/// Splits fuzz input into the piece size (its first byte: 1 to 256 bytes) and the stream.
-pub fn piece_and_stream(data: &[u8]) -> Option<(usize, &[u8])> {
+/// Reads fuzz input's stream (its bytes after the first, which sets the piece size: 1 to 256
+/// bytes) with `read`, whole and in pieces, and checks that both readings agree; returns the
+/// reading, or `None` for empty input.
+pub fn read_alike_however_cut<T: PartialEq + Debug, E: PartialEq + Debug>(
+    data: &[u8],
+    read: impl Fn(&[u8], usize) -> Reading<T, E>,
+) -> Option<Reading<T, E>> {
     let (&piece, stream) = data.split_first()?;
-    Some((usize::from(piece) + 1, stream))
+    let whole = read(stream, stream.len().max(1));
+    let pieces = read(stream, usize::from(piece) + 1);
+    assert_eq!(whole, pieces, "the reading depends on how the stream was cut");
+    Some(whole)
 }
 
 #[cfg(test)]

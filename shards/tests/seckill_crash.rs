@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{key_on_shard, orders_get, stock_get, write_config, Rng, Server};
+use common::{key_on_shard, orders_get, stock_get, write_config, Expect, Rng, Server};
 
 const CLIENTS: usize = 32;
 /// Orders acknowledged in a round before the kill: at least this, at most twice as many.
@@ -28,17 +28,6 @@ fn rounds(default: usize) -> usize {
         .ok()
         .map(|v| v.parse().expect("SECKILL_CRASH_ROUNDS is a number"))
         .unwrap_or(default)
-}
-
-/// What a client last asked of an order, and whether it heard the answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Reserved,
-    Paid,
-    Cancelled,
-    /// The PAY or CANCEL was sent but its reply never came: either state may hold.
-    PayUnknown,
-    CancelUnknown,
 }
 
 #[derive(Debug, Clone)]
@@ -263,12 +252,10 @@ fn verify(server: &Server, skus: &[String], ledger: &mut Ledger) {
             (skus[k.sku].as_str(), k.user.as_str(), k.qty),
             "{id}"
         );
-        k.expect = match (k.expect, o.state.as_str()) {
-            (Expect::Reserved | Expect::PayUnknown | Expect::CancelUnknown, "reserved") => Expect::Reserved,
-            (Expect::Paid | Expect::PayUnknown, "paid") => Expect::Paid,
-            (Expect::Cancelled | Expect::CancelUnknown, "cancelled") => Expect::Cancelled,
-            (want, got) => panic!("{id}: acknowledged {want:?}, found {got}: {o:?}"),
-        };
+        k.expect = k
+            .expect
+            .settle(&o.state)
+            .unwrap_or_else(|| panic!("{id}: acknowledged {:?}, found {}: {o:?}", k.expect, o.state));
         match k.expect {
             Expect::Reserved => reserved[k.sku] += k.qty,
             Expect::Paid => sold[k.sku] += k.qty,

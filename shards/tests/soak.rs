@@ -29,7 +29,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{orders_get, stock_get, write_config, Rng, Server};
+use common::{orders_get, stock_get, write_config, Expect, Rng, Server};
 use shardhub_net::mqtt::{
     decode, Connect, MqttStr, Packet, ProtocolVersion, Publish, QoS, Subscribe, Subscription, SubscriptionOptions,
 };
@@ -63,17 +63,6 @@ fn env_secs(name: &str, default: u64) -> u64 {
 }
 
 // ---- the ledgers: what clients were told ----
-
-/// What a client last heard about an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Reserved,
-    Paid,
-    Cancelled,
-    /// A PAY or CANCEL whose answer was lost or refused by a failed log: either state.
-    PayUnknown,
-    CancelUnknown,
-}
 
 #[derive(Debug, Clone)]
 struct Known {
@@ -251,12 +240,10 @@ fn verify_orders(server: &Server, ledger: &mut Ledger) -> usize {
             (SKUS[k.sku], k.user.as_str(), k.qty),
             "{id}"
         );
-        k.expect = match (k.expect, o.state.as_str()) {
-            (Expect::Reserved | Expect::PayUnknown | Expect::CancelUnknown, "reserved") => Expect::Reserved,
-            (Expect::Paid | Expect::PayUnknown, "paid") => Expect::Paid,
-            (Expect::Cancelled | Expect::CancelUnknown, "cancelled") => Expect::Cancelled,
-            (want, got) => panic!("{id}: acknowledged {want:?}, found {got}: {o:?}"),
-        };
+        k.expect = k
+            .expect
+            .settle(&o.state)
+            .unwrap_or_else(|| panic!("{id}: acknowledged {:?}, found {}: {o:?}", k.expect, o.state));
         match k.expect {
             Expect::Reserved => reserved[k.sku] += k.qty,
             Expect::Paid => sold[k.sku] += k.qty,

@@ -470,3 +470,29 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// What a client last heard about a flash-sale order, and whether it heard the answer: the
+/// crash tests and the soak check each acknowledged order against it after a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Reserved,
+    Paid,
+    Cancelled,
+    /// A PAY or CANCEL whose reply never came (or that a failed log refused): either state.
+    PayUnknown,
+    CancelUnknown,
+}
+
+impl Expect {
+    /// What the client knows once the order is found in `state`; `None` if that state
+    /// contradicts what it was told.
+    pub fn settle(self, state: &str) -> Option<Expect> {
+        use Expect::*;
+        match (self, state) {
+            (Reserved | PayUnknown | CancelUnknown, "reserved") => Some(Reserved),
+            (Paid | PayUnknown, "paid") => Some(Paid),
+            (Cancelled | CancelUnknown, "cancelled") => Some(Cancelled),
+            _ => None,
+        }
+    }
+}
