@@ -136,6 +136,15 @@ mod tests {
             })
     }
 
+    /// Inputs the fuzzer found, kept among the seeds and read here on every test run.
+    #[test]
+    fn what_the_fuzzer_found_reads_alike_however_cut() {
+        // A byte that breaks a header just past head_bytes_max: 400 whole, 431 in pieces.
+        parse_stream(include_bytes!(
+            "../../fuzz/seeds/http_request/found-bad-byte-past-the-head-bound"
+        ));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 

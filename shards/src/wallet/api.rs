@@ -19,7 +19,7 @@ use super::custody::random_bytes;
 use super::error::ApiError;
 use super::message::{WalletAnswer, WalletOp, WalletSource};
 use super::owner::call;
-use super::request::{self, CreateWallet};
+use super::request;
 use super::secure::{session_slot, session_string};
 use super::WalletService;
 use crate::config::WalletAuth;
@@ -153,11 +153,7 @@ async fn wallet_route(
 }
 
 async fn create(wallet: &Rc<WalletService>, body: &[u8]) -> ApiResult {
-    let body: CreateWallet = if body.is_empty() {
-        request::json(b"{}")?
-    } else {
-        request::json(body)?
-    };
+    let body = request::create_wallet(body)?;
     let source = match body.mnemonic {
         Some(words) => WalletSource::Mnemonic(Zeroizing::new(words)),
         None => {

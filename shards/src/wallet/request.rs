@@ -46,6 +46,18 @@ pub struct CreateWallet {
     pub passphrase: String,
 }
 
+/// What a refused create body is told. Not serde's words: they quote the input (an unknown
+/// field's name, a value of the wrong type), and this input may hold a mnemonic anywhere.
+pub const CREATE_WALLET_SHAPE: &str =
+    "the body is {\"mnemonic\": string, \"passphrase\": string}, both optional, and nothing else";
+
+/// Parses a `POST /v1/wallets` body (empty: a new random wallet); a refusal repeats nothing
+/// of it.
+pub fn create_wallet(body: &[u8]) -> Result<CreateWallet, ApiError> {
+    let body = if body.is_empty() { &b"{}"[..] } else { body };
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_json(CREATE_WALLET_SHAPE))
+}
+
 /// The query of `GET /v1/wallets/{id}/address`.
 pub fn address_query(query: Option<&str>) -> Result<AddressPath, ApiError> {
     let (mut coin, mut account, mut change, mut index) = (None, 0u32, 0u32, 0u32);
