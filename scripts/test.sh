@@ -9,12 +9,15 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: redis-server and redis-tools (the reference peer and its clients),
-# systemd (systemd-analyze verifies the unit file).
+# systemd (systemd-analyze verifies the unit file), gcc and make (librdkafka, the Kafka
+# client, is built from source).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
@@ -24,6 +27,15 @@ fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
+
+# tansu, a Kafka-protocol broker for the order pipeline tests, with SQLite storage (it must
+# survive its own restart). About 20 minutes to build, so only when the pinned version is
+# missing.
+TANSU_VERSION=0.6.0
+if ! tansu --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION"; then
+  echo "==> installing tansu $TANSU_VERSION (once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features --features libsql
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -8,6 +8,8 @@
 //! - `mqtt`: MQTT connection ramps, fan-in and fan-out.
 //! - `wallet`: the light wallet's HTTP API, plain or through the SM2/SM4 secure channel,
 //!   beside the same operations in-process (the per-core ceiling).
+//! - `kafka-produce`: a plain Kafka producer with the outbox relay's settings, the ceiling
+//!   the relay's events per second are measured against.
 //! - `tokio-ping-server`: the reference tokio current-thread-per-core ping server that
 //!   shardhub's runtime is measured against.
 //!
@@ -15,6 +17,7 @@
 //! `shardhub_net::mqtt`'s, and the wallet's secure channel through `shardhub_crypto::gm`.
 
 mod common;
+mod kafka;
 mod mqtt;
 mod resp;
 mod seckill;
@@ -47,6 +50,8 @@ enum Command {
     Mqtt(mqtt::MqttArgs),
     /// Light-wallet load: addresses and ETH/BTC signatures, in-process, plain HTTP or secure channel.
     Wallet(wallet::load::WalletArgs),
+    /// A plain Kafka producer with the relay's settings: the ceiling the relay is measured against.
+    KafkaProduce(kafka::ProduceArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
     TokioPingServer(resp::ping_server::PingServerArgs),
 }
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Command::Mesh(args) => resp::mesh_probe::run(args),
         Command::Mqtt(args) => mqtt::run(args),
         Command::Wallet(args) => wallet::load::run(args),
+        Command::KafkaProduce(args) => kafka::run(args),
         Command::TokioPingServer(args) => resp::ping_server::run(args),
     };
     match result {

@@ -21,6 +21,7 @@ pub mod http;
 pub mod kv;
 pub mod metrics;
 pub mod mqtt;
+pub mod pipeline;
 pub mod resp;
 pub mod runtime;
 pub mod seckill;

@@ -14,6 +14,7 @@ use crate::runtime::logging::LogHandle;
 use crate::runtime::shared::{Ports, Shared};
 use crate::runtime::sidecar::{self, ReloadContext};
 use crate::shard::{self, ShardListeners, ShardStart, ShardWire, StartReport};
+use crate::storage::OutboxMark;
 use crate::wallet::WalletShared;
 
 /// How long shards may take to build their runtimes and start listening.
@@ -68,6 +69,10 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let sidecar = sidecar::start(SIDECAR_QUEUE_MAX, Some(reload), drain_tx).map_err(ServerError::Sidecar)?;
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let outbox: Option<Arc<[OutboxMark]>> = config
+        .pipeline
+        .enabled()
+        .then(|| (0..shard_count).map(|_| OutboxMark::default()).collect());
     let (started_tx, started_rx) = mpsc::sync_channel::<StartReport>(shard_count);
     let listeners = resp
         .into_iter()
@@ -79,6 +84,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
             id: id as u16,
             shared: shared.clone(),
             wallet: wallet.clone(),
+            outbox: outbox.clone(),
             sidecar: sidecar.clone(),
             endpoint,
             listeners,
@@ -104,6 +110,16 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         }
     }
 
+    // After every shard replayed its log: the relay starts from what they committed.
+    let relay = match outbox {
+        Some(marks) => {
+            let dirs = (0..shard_count)
+                .map(|shard| crate::seckill::owner::log_dir(&config.server.data_dir, shard as u16))
+                .collect();
+            Some(crate::pipeline::start(&config.pipeline, marks, dirs).map_err(ServerError::Pipeline)?)
+        }
+        None => None,
+    };
     shared.lifecycle.set_serving();
     tracing::info!(
         resp = %resp_addr,
@@ -116,6 +132,9 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
 
     let signal = drain_rx.recv().unwrap_or("channel closed");
     drain(&shared, signal);
+    if let Some(relay) = relay {
+        relay.stop();
+    }
     tracing::info!("drained; exiting");
     std::process::exit(0);
 }

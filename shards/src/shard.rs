@@ -29,6 +29,7 @@ use crate::runtime::shared::Shared;
 use crate::runtime::sidecar::SidecarHandle;
 use crate::runtime::{MeshBusy, Peers, ReplyTo, Service, ShardCtx};
 use crate::seckill::SeckillService;
+use crate::storage::OutboxMark;
 use crate::wallet::{WalletService, WalletShared};
 
 /// How often a shard looks for a reloaded config and a drain.
@@ -46,6 +47,9 @@ pub struct ShardStart {
     pub id: ShardId,
     pub shared: Arc<Shared>,
     pub wallet: Arc<WalletShared>,
+    /// What every shard's flash-sale log shares with the outbox relay; `None` while the
+    /// pipeline is off.
+    pub outbox: Option<Arc<[OutboxMark]>>,
     pub sidecar: SidecarHandle,
     pub endpoint: MeshEndpoint<ShardWire>,
     pub listeners: ShardListeners,
@@ -214,11 +218,13 @@ impl Shard {
         ctx: Rc<ShardCtx>,
         mesh: Rc<Mesh<ShardWire>>,
         wallet: Arc<WalletShared>,
+        outbox: Option<Arc<[OutboxMark]>>,
     ) -> Result<Shard, ShardStartError> {
         let kv = Rc::new(KvService::new(ctx.clone(), peers::<KvService>(&mesh, || None)));
         let seckill = {
             let peers = peers::<SeckillService>(&mesh, || crate::seckill::message::SeckillReply::Unavailable);
-            let (seckill, recovery) = SeckillService::open(ctx.clone(), peers).map_err(ShardStartError::Seckill)?;
+            let (seckill, recovery) =
+                SeckillService::open(ctx.clone(), peers, outbox).map_err(ShardStartError::Seckill)?;
             log_seckill_replay(&seckill, &recovery);
             Rc::new(seckill)
         };
@@ -388,7 +394,7 @@ fn open(start: ShardStart, driver: &'static str) -> Result<Rc<Shard>, ShardStart
         start.sidecar,
         mesh.clone(),
     ));
-    let shard = Rc::new(Shard::assemble(ctx, mesh, start.wallet)?);
+    let shard = Rc::new(Shard::assemble(ctx, mesh, start.wallet, start.outbox)?);
     shard.listen(resp, mqtt, http);
     Ok(shard)
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::deadlines::Deadlines;
-use super::event::Event;
+use super::event::{Event, Settlement};
 use super::order_book::OrderBook;
 use super::OrderId;
 use crate::error::SeckillError;
@@ -68,6 +68,16 @@ pub enum OrderState {
     Paid,
     Cancelled,
     Expired,
+}
+
+impl From<Settlement> for OrderState {
+    fn from(s: Settlement) -> OrderState {
+        match s {
+            Settlement::Paid => OrderState::Paid,
+            Settlement::Cancelled => OrderState::Cancelled,
+            Settlement::Expired => OrderState::Expired,
+        }
+    }
 }
 
 impl OrderState {
@@ -291,7 +301,7 @@ impl Inventory {
             OrderState::Cancelled => Err(SeckillError::Cancelled),
             OrderState::Expired => Err(SeckillError::Expired),
             OrderState::Reserved => {
-                self.commit(Event::Paid { id, at_ms: now_ms }, sink);
+                self.commit(self.settled(id, Settlement::Paid, now_ms), sink);
                 Ok(())
             }
         }
@@ -304,7 +314,7 @@ impl Inventory {
             OrderState::Paid => Err(SeckillError::Paid),
             OrderState::Expired => Err(SeckillError::Expired),
             OrderState::Reserved => {
-                self.commit(Event::Cancelled { id, at_ms: now_ms }, sink);
+                self.commit(self.settled(id, Settlement::Cancelled, now_ms), sink);
                 Ok(())
             }
         }
@@ -328,7 +338,7 @@ impl Inventory {
             };
             // Paid and cancelled orders leave their entry behind; only reserved ones expire.
             if self.orders.get(id).is_some_and(|o| o.state == OrderState::Reserved) {
-                self.commit(Event::Expired { id, at_ms: now_ms }, sink);
+                self.commit(self.settled(id, Settlement::Expired, now_ms), sink);
                 expired += 1;
             }
         }
@@ -361,10 +371,23 @@ impl Inventory {
     ) -> Result<OrderState, SeckillError> {
         let order = self.orders.get(id).ok_or(SeckillError::NoOrder)?;
         if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
-            self.commit(Event::Expired { id, at_ms: now_ms }, sink);
+            self.commit(self.settled(id, Settlement::Expired, now_ms), sink);
             return Ok(OrderState::Expired);
         }
         Ok(order.state)
+    }
+
+    /// The event that moves a reserved order to `to`, naming what the order holds.
+    fn settled(&self, id: OrderId, to: Settlement, at_ms: u64) -> Event {
+        let order = self.orders.get(id).expect("settling an order the command found");
+        Event::Settled {
+            id,
+            to,
+            sku: order.sku.clone(),
+            user: order.user.clone(),
+            qty: order.qty,
+            at_ms,
+        }
     }
 
     /// Logs then applies an event the command has already checked.
@@ -476,6 +499,20 @@ impl Inventory {
             Event::Paid { id, at_ms } => self.settle(id, at_ms, OrderState::Paid)?,
             Event::Cancelled { id, at_ms } => self.settle(id, at_ms, OrderState::Cancelled)?,
             Event::Expired { id, at_ms } => self.settle(id, at_ms, OrderState::Expired)?,
+            Event::Settled {
+                id,
+                to,
+                sku,
+                user,
+                qty,
+                at_ms,
+            } => {
+                let order = self.orders.get(id).ok_or(Inconsistent("settling an unknown order"))?;
+                if order.sku != sku || order.user != user || order.qty != qty {
+                    return Err(Inconsistent("settlement of a different order"));
+                }
+                self.settle(id, at_ms, to.into())?
+            }
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! - [`OrderId`]: `<slot>-<seq>`, so an order routes to its owner without a lookup.
 //! - `order_book`: the orders, stored densely by slot and sequence (no hashing, no rehash).
 //! - `deadlines`: reservation deadlines, one sorted queue per hold length.
+//! - `outbox`: the key and JSON a relay publishes for each logged event.
 //!
 //! The invariant everything here protects: for every SKU, available + reserved + sold equals
 //! the total (STOCK.SET plus restocks), and reserved and sold equal the sums over the sale's
@@ -16,9 +17,11 @@ mod event;
 mod inventory;
 mod order_book;
 mod order_id;
+mod outbox;
 #[cfg(test)]
 mod proptests;
 
-pub use event::Event;
+pub use event::{Event, Settlement};
 pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView, UNITS_MAX};
 pub use order_id::OrderId;
+pub use outbox::{outbox_key, outbox_value, EventId, OUTBOX_SCHEMA_VERSION};

@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 mod error;
 mod front;
 mod mqtt;
+mod pipeline;
 mod wallet;
 
 pub use error::ConfigError;
 pub use front::{HttpConfig, RespConfig};
 
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
+pub use pipeline::PipelineConfig;
 pub use wallet::{check_client, SecureClientConfig, WalletAuth, WalletConfig, CLIENT_ID_BYTES_MAX};
 
 /// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
@@ -63,6 +65,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub shadow: ShadowConfig,
     pub wallet: WalletConfig,
+    pub pipeline: PipelineConfig,
 }
 
 /// Whether a key reloads live.
@@ -491,6 +494,7 @@ impl Config {
         }
         self.validate_mqtt()?;
         self.validate_wallet()?;
+        self.pipeline.validate()?;
         if self.mesh.ring_capacity < RING_CAPACITY_MIN {
             return bad("mesh.ring_capacity", self.mesh.ring_capacity.to_string(), "at least 16");
         }

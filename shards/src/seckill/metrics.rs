@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 
 use crate::metrics::family::LATENCY_US_MAX;
 use crate::metrics::{histogram, Families, Kind, Sample, Scope, Unit, Value};
+use crate::storage::OutboxMark;
 
 /// Records per log write saturate here.
 const BATCH_RECORDS_MAX: u64 = 1_000_000;
@@ -162,6 +163,51 @@ impl SeckillMetrics {
             .map(|(sku, c)| (String::from_utf8_lossy(sku).into_owned(), *c))
             .chain(std::iter::once((OTHER_SKU.to_string(), self.other)))
     }
+}
+
+/// Writes this shard's outbox relay families (the relay thread keeps them in the mark).
+pub fn collect_relay(mark: &OutboxMark, out: &mut Families) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &mark.stats;
+    for (name, kind, help, value) in [
+        (
+            "shardhub_relay_published_total",
+            Kind::Counter,
+            "Flash-sale events Kafka acknowledged.",
+            s.published_total.load(Relaxed),
+        ),
+        (
+            "shardhub_relay_publish_errors_total",
+            Kind::Counter,
+            "Events Kafka refused or timed out, and relay positions not saved; each starts the shard over.",
+            s.publish_errors_total.load(Relaxed),
+        ),
+        (
+            "shardhub_relay_skipped_segments_total",
+            Kind::Counter,
+            "Log segments gone before the relay published them.",
+            s.skipped_segments_total.load(Relaxed),
+        ),
+        (
+            "shardhub_relay_unpublished_bytes",
+            Kind::Gauge,
+            "Committed log bytes Kafka has not acknowledged.",
+            mark.unpublished_bytes(),
+        ),
+        (
+            "shardhub_relay_in_flight_events",
+            Kind::Gauge,
+            "Events handed to the producer and not yet acknowledged.",
+            s.lag_events.load(Relaxed),
+        ),
+    ] {
+        out.int(name, kind, help, value);
+    }
+    out.gauge(
+        "shardhub_relay_lag_ms",
+        "Milliseconds since the relay last had everything committed published.",
+        s.lag_ms.load(Relaxed),
+    );
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod reply;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,7 +32,7 @@ use shardhub_core::ShardId;
 use crate::config::Config;
 use crate::metrics::{Collect, Families};
 use crate::runtime::{Peers, Replied, Reply, Service, ShardCtx};
-use crate::storage::{JournalError, Recovery};
+use crate::storage::{JournalError, OutboxMark, Recovery};
 use command::ArgLimits;
 use front::SeckillFront;
 use message::{SeckillMsg, SeckillOp, SeckillReply};
@@ -51,8 +52,12 @@ pub struct SeckillService {
 
 impl SeckillService {
     /// Opens the shard's flash-sale log and replays it.
-    pub fn open(ctx: Rc<ShardCtx>, peers: Peers<SeckillMsg, SeckillReply>) -> Result<(Self, Recovery), JournalError> {
-        let (owner, recovery) = SeckillOwner::open(ctx.clone())?;
+    pub fn open(
+        ctx: Rc<ShardCtx>,
+        peers: Peers<SeckillMsg, SeckillReply>,
+        outbox: Option<Arc<[OutboxMark]>>,
+    ) -> Result<(Self, Recovery), JournalError> {
+        let (owner, recovery) = SeckillOwner::open(ctx.clone(), outbox)?;
         let front = SeckillFront::new(ctx.shard_count(), &ctx.config().seckill);
         let service = Self {
             ctx,
@@ -184,5 +189,8 @@ async fn expiry_timer(seckill: Rc<SeckillService>) {
 impl Collect for SeckillService {
     fn collect(&self, out: &mut Families) {
         self.owner.metrics.borrow().collect(out);
+        if let Some(mark) = self.owner.outbox_mark() {
+            metrics::collect_relay(mark, out);
+        }
     }
 }

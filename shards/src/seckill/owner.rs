@@ -11,10 +11,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId};
+use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId, Settlement};
 use shardhub_core::EventSink;
 use shardhub_core::{SeckillError, ShardId};
 
@@ -23,7 +24,7 @@ use super::metrics::{SeckillMetrics, SkuEvent};
 use crate::config::{Config, Durability, SeckillConfig};
 use crate::runtime::signal::Signal;
 use crate::runtime::{unix_ms, Promise, ShardCtx};
-use crate::storage::{Journal, JournalError, Recovery, TornTail};
+use crate::storage::{Journal, JournalError, OutboxMark, Recovery, TornTail};
 
 /// The inventory a snapshot holds.
 fn restore(inventory: &RefCell<Inventory>, state: &[u8], limits: InventoryLimits) -> Result<(), ReplayError> {
@@ -67,6 +68,9 @@ pub struct SeckillOwner {
     rolled_back: Cell<bool>,
     /// Sold-out changes the roll-back made, for the other shards.
     rolled_back_hints: RefCell<Vec<(Bytes, bool)>>,
+    /// Every shard's outbox marks (this shard's is `[ctx.id]`); `None` while the pipeline is
+    /// off.
+    outbox: Option<Arc<[OutboxMark]>>,
 }
 
 pub fn inventory_limits(c: &SeckillConfig) -> InventoryLimits {
@@ -91,7 +95,13 @@ struct LogSink<'a> {
 impl EventSink<Event> for LogSink<'_> {
     fn record(&mut self, event: &Event) {
         self.journal.append(|out| event.encode(out));
-        if let Event::Expired { id, .. } = event {
+        if let Event::Expired { id, .. }
+        | Event::Settled {
+            id,
+            to: Settlement::Expired,
+            ..
+        } = event
+        {
             self.expired.push(*id);
         }
     }
@@ -99,7 +109,10 @@ impl EventSink<Event> for LogSink<'_> {
 
 impl SeckillOwner {
     /// Opens the shard's log and replays it.
-    pub fn open(ctx: Rc<ShardCtx>) -> Result<(SeckillOwner, Recovery), JournalError> {
+    pub fn open(
+        ctx: Rc<ShardCtx>,
+        outbox: Option<Arc<[OutboxMark]>>,
+    ) -> Result<(SeckillOwner, Recovery), JournalError> {
         let config = ctx.config();
         let dir = log_dir(&config.server.data_dir, ctx.id);
         let limits = inventory_limits(&config.seckill);
@@ -128,7 +141,10 @@ impl SeckillOwner {
             expired: RefCell::new(Vec::new()),
             rolled_back: Cell::new(false),
             rolled_back_hints: RefCell::new(Vec::new()),
+            outbox,
         };
+        // Everything replayed is on disk: the relay may publish it.
+        owner.mark_committed();
         Ok((owner, recovery))
     }
 
@@ -136,6 +152,24 @@ impl SeckillOwner {
         self.inventory
             .borrow_mut()
             .set_limits(inventory_limits(&config.seckill));
+    }
+
+    /// This shard's outbox mark, while the pipeline is on.
+    pub fn outbox_mark(&self) -> Option<&OutboxMark> {
+        self.outbox.as_deref().map(|marks| &marks[self.ctx.id as usize])
+    }
+
+    /// Tells the relay how far the log may be published.
+    fn mark_committed(&self) {
+        if let Some(mark) = self.outbox_mark() {
+            mark.acknowledge(self.journal.committed_position(self.durability));
+        }
+    }
+
+    /// Whether the relay's backlog is past its bound: new BUYs are refused until it drains.
+    fn outbox_full(&self, config: &Config) -> bool {
+        self.outbox_mark()
+            .is_some_and(|m| m.unpublished_bytes() > config.pipeline.unpublished_bytes_max)
     }
 
     /// Records up to which replies may go out.
@@ -152,6 +186,9 @@ impl SeckillOwner {
             }
             let pending = self.journal.appended() - self.acknowledged();
             if pending >= config.seckill.log_pending_max as u64 {
+                return (SeckillReply::Busy, false);
+            }
+            if matches!(op, SeckillOp::Buy(_)) && self.outbox_full(&config) {
                 return (SeckillReply::Busy, false);
             }
         }
@@ -246,6 +283,7 @@ impl SeckillOwner {
 
     /// Sends every waiting reply the log now covers; after a log failure, sends errors.
     fn release(&self) {
+        self.mark_committed();
         let acknowledged = self.acknowledged();
         let failed = self.journal.failed();
         let mut waiters = self.waiters.borrow_mut();
@@ -383,7 +421,8 @@ impl SeckillOwner {
         // Taken with nothing unwritten, so the state matches the end of the segment.
         let state = self.inventory.borrow().snapshot();
         let started = Instant::now();
-        match self.journal.snapshot(state).await {
+        let keep_from = self.outbox_mark().map_or(u64::MAX, OutboxMark::keep_from_segment);
+        match self.journal.snapshot(state, keep_from).await {
             Ok(()) => tracing::info!(
                 shard = self.ctx.id,
                 ms = started.elapsed().as_millis() as u64,

@@ -148,7 +148,7 @@ impl DurableLog {
             && !self.journal.has_unwritten()
             && !self.journal.failed()
         {
-            if let Err(e) = self.journal.snapshot(snapshot_state()).await {
+            if let Err(e) = self.journal.snapshot(snapshot_state(), u64::MAX).await {
                 tracing::error!(shard, log = what, error = %e, "snapshot failed; changes refused until restart");
                 self.journal.mark_failed();
             }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use shardhub_core::journal::{encode_frame, encode_frame_with, good_frame_after, FrameError, FrameReader};
 
 use super::error::JournalError;
+use super::outbox_mark::LogPosition;
 use crate::config::Durability;
 use crate::runtime::signal::Signal;
 
@@ -254,6 +255,18 @@ impl Journal {
         }
     }
 
+    /// Where the records an outbox may publish end: fsynced ones in sync and batch modes
+    /// (so that no power loss takes back a record Kafka already has), written ones in none.
+    pub fn committed_position(&self, durability: Durability) -> LogPosition {
+        LogPosition {
+            segment: self.segment.get(),
+            offset: match durability {
+                Durability::Sync | Durability::Batch => self.synced_offset.get(),
+                Durability::None => self.offset.get(),
+            },
+        }
+    }
+
     /// The flusher's wait: until records are appended (`wake` is raised), or, in batch mode
     /// with written records not yet synced, until the batch fsync falls due.
     pub async fn wait_for_work(&self, durability: Durability, batch_fsync: Duration, wake: &Signal) {
@@ -344,8 +357,9 @@ impl Journal {
 
     /// Starts a new segment and writes `state` (which must reflect exactly the records
     /// written so far, none of the unwritten ones) as the snapshot covering all older
-    /// segments, then deletes them. Call it with nothing unwritten.
-    pub async fn snapshot(&self, state: Vec<u8>) -> io::Result<()> {
+    /// segments, then deletes them, all but `keep_from_segment` and later (those an outbox
+    /// relay has yet to publish). Call it with nothing unwritten.
+    pub async fn snapshot(&self, state: Vec<u8>, keep_from_segment: u64) -> io::Result<()> {
         debug_assert!(!self.has_unwritten(), "a snapshot must line up with a segment end");
         // Everything in the old segment must be on disk before the snapshot replaces it.
         self.sync().await?;
@@ -385,7 +399,7 @@ impl Journal {
         for n in snapshots.into_iter().filter(|&n| n < next) {
             std::fs::remove_file(snapshot_path(&self.dir, n))?;
         }
-        for n in segments.into_iter().filter(|&n| n < next) {
+        for n in segments.into_iter().filter(|&n| n < next.min(keep_from_segment)) {
             std::fs::remove_file(segment_path(&self.dir, n))?;
         }
         let mut s = self.stats.get();
@@ -485,7 +499,7 @@ fn read<E: std::fmt::Display>(
     Ok((recovery, last, last_len))
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
+pub(super) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("seg-{n:020}.log"))
 }
 
@@ -518,6 +532,28 @@ fn list(dir: &Path) -> io::Result<(Vec<u64>, Vec<u64>)> {
     snapshots.sort_unstable();
     segments.sort_unstable();
     Ok((snapshots, segments))
+}
+
+/// The length of segment `n` in `dir`; 0 if it is gone.
+pub fn segment_len(dir: &Path, n: u64) -> u64 {
+    std::fs::metadata(segment_path(dir, n)).map_or(0, |m| m.len())
+}
+
+/// The segment numbers in `dir`, ascending, touching nothing (for readers other than the
+/// log's owner).
+pub(super) fn segment_numbers(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let number = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("seg-"))
+            .and_then(|r| r.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok());
+        segments.extend(number);
+    }
+    segments.sort_unstable();
+    Ok(segments)
 }
 
 /// Makes a directory's entries (new files, renames) durable.
@@ -594,7 +630,7 @@ mod tests {
             j.append(|out| out.extend_from_slice(b"old"));
             j.write_group().await.unwrap();
             assert!(j.wants_snapshot(8));
-            j.snapshot(b"state-after-old".to_vec()).await.unwrap();
+            j.snapshot(b"state-after-old".to_vec(), u64::MAX).await.unwrap();
             j.append(|out| out.extend_from_slice(b"new"));
             j.write_group().await.unwrap();
         });

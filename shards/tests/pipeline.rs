@@ -1,0 +1,306 @@
+//! The outbox relay against a real Kafka-protocol broker (tansu, which scripts/test.sh
+//! installs): every committed flash-sale change reaches the orders topic, keyed and
+//! partitioned as any Kafka client expects, through a kill -9 of shardhub, a stopped broker
+//! and snapshots; and past its backlog bound new BUYs answer -BUSY.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::kafka::{partition_of, read_topic, Record, Tansu};
+use common::{key_on_shard, write_config, Server};
+
+const TOPIC: &str = "seckill.orders";
+const PARTITIONS: u32 = 4;
+const SHARDS: usize = 2;
+
+/// A config with sync durability and the relay on `brokers`, plus lines for each section.
+fn config(dir: &Path, brokers: &str, seckill: &str, pipeline: &str) -> std::path::PathBuf {
+    let path = dir.join("shardhub.toml");
+    write_config(
+        &path,
+        &format!(
+            "[seckill]\ndurability = \"sync\"\n{seckill}\n[pipeline]\nbrokers = \"{brokers}\"\n\
+             linger_ms = 2\nposition_sync_ms = 20\nretry_backoff_ms = 200\nmessage_timeout_ms = 3000\n{pipeline}"
+        ),
+    );
+    path
+}
+
+/// What clients were told: orders and the settlements acknowledged for them.
+#[derive(Default)]
+struct Told {
+    /// order id -> (sku, user, final state if one was acknowledged)
+    orders: HashMap<String, (String, String, Option<&'static str>)>,
+}
+
+/// Buys from `clients` connections until `orders` were acknowledged in all; pays every third
+/// order and cancels every fifth. A connection that breaks (the server was killed) stops.
+fn storm(server: &Server, skus: &[String], clients: usize, orders: usize, told: &Arc<Mutex<Told>>, tag: &str) {
+    let per_client = orders / clients;
+    std::thread::scope(|s| {
+        for c in 0..clients {
+            let told = told.clone();
+            let mut conn = server.client();
+            s.spawn(move || {
+                for i in 0..per_client {
+                    let sku = &skus[(c + i) % skus.len()];
+                    let user = format!("{tag}-u{c}-{i}");
+                    let id: String = match redis::cmd("SECKILL.BUY").arg(sku).arg(&user).query(&mut conn) {
+                        Ok(id) => id,
+                        Err(_) => return,
+                    };
+                    told.lock()
+                        .unwrap()
+                        .orders
+                        .insert(id.clone(), (sku.clone(), user, None));
+                    let settle = match i {
+                        i if i % 3 == 0 => Some(("ORDER.PAY", "paid")),
+                        i if i % 5 == 0 => Some(("ORDER.CANCEL", "cancelled")),
+                        _ => None,
+                    };
+                    if let Some((command, state)) = settle {
+                        let ok: Result<String, _> = redis::cmd(command).arg(&id).query(&mut conn);
+                        match ok {
+                            Ok(_) => told.lock().unwrap().orders.get_mut(&id).unwrap().2 = Some(state),
+                            Err(_) => return,
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn set_stock(server: &Server, skus: &[String]) {
+    let mut c = server.client();
+    for sku in skus {
+        let _: String = redis::cmd("STOCK.SET").arg(sku).arg(1_000_000).query(&mut c).unwrap();
+    }
+}
+
+fn skus() -> Vec<String> {
+    (0..SHARDS * 2)
+        .map(|i| key_on_shard(&format!("sku{i}"), i % SHARDS, SHARDS))
+        .collect()
+}
+
+/// Whether the records hold every acknowledged order's reservation and settlement.
+fn has_everything(records: &[Record], told: &Told) -> bool {
+    let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in records {
+        if let (Some(id), Some(kind)) = (r.value["order_id"].as_str(), r.value["type"].as_str()) {
+            seen.entry(id).or_default().push(kind);
+        }
+    }
+    told.orders.iter().all(|(id, (_, _, state))| {
+        seen.get(id.as_str())
+            .is_some_and(|kinds| kinds.contains(&"reserved") && state.is_none_or(|s| kinds.contains(&s)))
+    })
+}
+
+/// The checks every test ends with: each record sits where murmur2 of its key puts it, a
+/// re-sent event is the same event, each order's events are in log order, every order id the
+/// shards handed out (acknowledged or not) was published with no hole in any slot's sequence,
+/// and every acknowledged change is there with what the client was told.
+fn check(records: &[Record], told: &Told) {
+    let mut by_id: HashMap<String, &serde_json::Value> = HashMap::new();
+    let mut order_events: HashMap<String, Vec<(i32, i64, String)>> = HashMap::new();
+    let mut seqs: HashMap<u64, BTreeSet<u64>> = HashMap::new();
+    for r in records {
+        assert_eq!(r.partition, partition_of(&r.key, PARTITIONS), "{r:?}");
+        assert_eq!(r.value["v"], 1);
+        let id = r.value["event_id"].as_str().expect("event_id").to_string();
+        if let Some(first) = by_id.insert(id.clone(), &r.value) {
+            assert_eq!(first, &r.value, "event {id} re-sent with other content");
+            continue;
+        }
+        let kind = r.value["type"].as_str().unwrap().to_string();
+        if let Some(order) = r.value["order_id"].as_str() {
+            assert_eq!(r.key, order.as_bytes(), "an order's events are keyed by its id");
+            order_events
+                .entry(order.to_string())
+                .or_default()
+                .push((r.partition, r.offset, kind.clone()));
+            if kind == "reserved" {
+                let (slot, seq) = order.split_once('-').unwrap();
+                assert!(
+                    seqs.entry(slot.parse().unwrap())
+                        .or_default()
+                        .insert(seq.parse().unwrap()),
+                    "order {order} reserved twice under different event ids"
+                );
+            }
+        } else {
+            assert_eq!(
+                r.key,
+                r.value["sku"].as_str().unwrap().as_bytes(),
+                "stock events are keyed by SKU"
+            );
+        }
+    }
+    for (slot, seqs) in &seqs {
+        let max = *seqs.last().unwrap();
+        assert_eq!(
+            seqs.len() as u64,
+            max,
+            "slot {slot}: order sequence has holes: a record was skipped"
+        );
+    }
+    for (order, events) in &order_events {
+        let partitions: BTreeSet<i32> = events.iter().map(|e| e.0).collect();
+        assert_eq!(partitions.len(), 1, "order {order}: events in one partition");
+        let mut by_offset = events.clone();
+        by_offset.sort();
+        assert_eq!(
+            by_offset[0].2, "reserved",
+            "order {order}: reservation first: {by_offset:?}"
+        );
+        assert!(
+            by_offset.len() <= 2,
+            "order {order}: one settlement at most: {by_offset:?}"
+        );
+    }
+    for (order, (sku, user, state)) in &told.orders {
+        let events = order_events
+            .get(order)
+            .unwrap_or_else(|| panic!("acknowledged order {order} never published"));
+        let reserved = by_id
+            .values()
+            .find(|v| v["order_id"] == order.as_str() && v["type"] == "reserved")
+            .unwrap();
+        assert_eq!(reserved["sku"], sku.as_str());
+        assert_eq!(reserved["user"], user.as_str());
+        assert_eq!(reserved["qty"], 1);
+        if let Some(state) = state {
+            assert!(
+                events.iter().any(|e| e.2 == *state),
+                "order {order}: {state} not published: {events:?}"
+            );
+        }
+    }
+}
+
+/// A storm, kill -9 mid-storm, a restart and a second storm: every acknowledged change is in
+/// Kafka, some twice (what was in flight at the kill), none missing.
+#[test]
+fn every_committed_change_reaches_kafka_through_a_kill() {
+    let broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &broker.brokers(), "", "");
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    let told = Arc::new(Mutex::new(Told::default()));
+
+    // Kill while the storm runs.
+    let killer = {
+        let pid = server.pid();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    storm(&server, &skus, 8, 100_000, &told, "a");
+    killer.join().unwrap();
+    let (_, data) = server.stop(libc::SIGKILL);
+    let server = Server::start_in(SHARDS, data, Some(&path), &[]);
+    storm(&server, &skus, 8, 800, &told, "b");
+
+    let told = told.lock().unwrap();
+    assert!(
+        told.orders.len() > 800,
+        "the first storm got orders acknowledged before the kill"
+    );
+    let records = read_topic(
+        &broker.brokers(),
+        TOPIC,
+        PARTITIONS as i32,
+        Duration::from_secs(60),
+        |r| has_everything(r, &told),
+    );
+    check(&records, &told);
+    let stock_sets = records.iter().filter(|r| r.value["type"] == "stock_set").count();
+    assert!(stock_sets >= skus.len(), "every STOCK.SET published");
+}
+
+/// With the broker stopped, buys go on being accepted until the backlog passes its bound,
+/// then answer -BUSY; snapshots taken meanwhile keep the unpublished segments; once the
+/// broker is back everything is published and BUYs are taken again.
+#[test]
+fn a_stopped_broker_backs_up_into_the_log_until_busy() {
+    let broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &broker.brokers(),
+        "snapshot_log_bytes = 65536",
+        "unpublished_bytes_max = 200000\n",
+    );
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    let told = Arc::new(Mutex::new(Told::default()));
+    storm(&server, &skus, 4, 200, &told, "before");
+
+    broker.signal(libc::SIGSTOP);
+    let mut c = server.client();
+    let mut busy = 0;
+    let mut accepted = 0;
+    for i in 0..20_000 {
+        let sku = &skus[i % skus.len()];
+        let user = format!("stopped-{i}");
+        let reply: redis::RedisResult<String> = redis::cmd("SECKILL.BUY").arg(sku).arg(&user).query(&mut c);
+        match reply {
+            Ok(id) => {
+                accepted += 1;
+                told.lock().unwrap().orders.insert(id, (sku.clone(), user, None));
+            }
+            Err(e) if e.code() == Some("BUSY") => {
+                busy += 1;
+                if busy > 50 {
+                    break;
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(accepted > 100, "buys are accepted while the broker is away: {accepted}");
+    assert!(
+        busy > 50,
+        "past unpublished_bytes_max new BUYs answer -BUSY ({accepted} accepted)"
+    );
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(common::metric_sum(&metrics, "shardhub_relay_unpublished_bytes", &[]) > 200_000.0);
+    let segments = std::fs::read_dir(server.data_dir.path().join("seckill/shard-0"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-"))
+        .count();
+    assert!(segments > 1, "snapshots kept the segments the relay has not published");
+
+    broker.signal(libc::SIGCONT);
+    let told_now = std::mem::take(&mut *told.lock().unwrap());
+    let records = read_topic(
+        &broker.brokers(),
+        TOPIC,
+        PARTITIONS as i32,
+        Duration::from_secs(90),
+        |r| has_everything(r, &told_now),
+    );
+    check(&records, &told_now);
+    // The backlog drained: BUYs are taken again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply: redis::RedisResult<String> = redis::cmd("SECKILL.BUY").arg(&skus[0]).arg("after").query(&mut c);
+        if reply.is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "BUYs taken again once published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
