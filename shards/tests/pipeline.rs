@@ -304,3 +304,30 @@ fn a_stopped_broker_backs_up_into_the_log_until_busy() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The broker is killed mid-storm and started again on its storage: buys never stop, and
+/// once it is back every committed change is published, none lost.
+#[test]
+fn a_restarted_broker_misses_nothing() {
+    let mut broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &broker.brokers(), "", "");
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    let told = Arc::new(Mutex::new(Told::default()));
+    std::thread::scope(|s| {
+        s.spawn(|| storm(&server, &skus, 4, 4000, &told, "during"));
+        std::thread::sleep(Duration::from_millis(700));
+        broker.signal(libc::SIGKILL);
+        std::thread::sleep(Duration::from_millis(1000));
+        broker.restart();
+    });
+    let told = told.lock().unwrap();
+    assert_eq!(told.orders.len(), 4000, "every buy was taken while the broker was away");
+    let records = read_topic(&broker.brokers(), TOPIC, PARTITIONS as i32, Duration::from_secs(90), |r| {
+        has_everything(r, &told)
+    });
+    check(&records, &told);
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The outbox relay's cost and throughput, in one run against one tansu broker (docs/pipeline.md):
+#
+#   1. server CPU per SECKILL.BUY with the relay off and on (same load, same durability,
+#      interleaved rounds; the relay's thread and librdkafka's count as server CPU);
+#   2. the relay's events per second per shard: the broker is stopped while buys build a
+#      backlog, then resumed, and the drain is timed; against the ceiling of a plain producer
+#      with the relay's settings (`shardhub-bench kafka-produce`) to the same broker.
+#
+#   scripts/bench-pipeline.sh [SECONDS_PER_RUN] [ROUNDS]      (defaults 5 and 3)
+#
+# The server is pinned to CPU 1 and the load to CPU 0 (this machine has two); tansu floats.
+# Loopback only; everything it starts is stopped at the end. Honours CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+rounds=${2:-3}
+durability=${BENCH_DURABILITY:-batch}
+backlog_buys=${BENCH_BACKLOG_BUYS:-100000}
+source scripts/lib/bench-env.sh
+out=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$out"/data-* "$out"/tansu
+}
+trap cleanup EXIT
+
+wait_ping() { # port pid
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "server on port $1 exited; see $out"; exit 1; }
+    sleep 0.1
+  done
+  echo "server on port $1 does not answer PING"; exit 1
+}
+metric() { # http-port name: the sum over shards
+  curl -s "127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{ ]" {s += $2} END {printf "%.0f", s}'
+}
+
+kport=$(free_port)
+mkdir -p "$out/tansu"
+(cd "$out/tansu" && exec tansu broker --listener-url "tcp://127.0.0.1:$kport" \
+  --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine sqlite://tansu.db) >"$out/tansu.log" 2>&1 &
+tansu_pid=$!
+pids+=("$tansu_pid")
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
+tansu topic create seckill.orders --partitions 4 --broker "tcp://127.0.0.1:$kport" >/dev/null
+tansu topic create bench.produce --partitions 4 --broker "tcp://127.0.0.1:$kport" >/dev/null
+
+start_server() { # relay(on|off) -> sets port, http, pid
+  port=$(free_port); http=$(free_port)
+  local config="$out/$1.toml"
+  printf '[seckill]\ndurability = "%s"\n' "$durability" >"$config"
+  [ "$1" = on ] && printf '[pipeline]\nbrokers = "127.0.0.1:%s"\n' "$kport" >>"$config"
+  rm -rf "$out/data-$1"
+  taskset -c 1 "$SHARDHUB" serve --config "$config" --shards 1 --data-dir "$out/data-$1" \
+    --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:"$http" 2>"$out/shardhub-$1.log" &
+  pid=$!
+  pids+=("$pid")
+  wait_ping "$port" "$pid"
+}
+
+# 1. CPU per BUY, relay off and on, interleaved.
+for round in $(seq "$rounds"); do
+  for relay in off on; do
+    start_server "$relay"
+    taskset -c 0 "$B" seckill --addr 127.0.0.1:"$port" --target shardhub --connections 50 --pipeline 16 \
+      --duration "$secs" --skus 10 --stock 1000000000 --server-pid "$pid" \
+      --label "relay-$relay/$round" --json >>"$out/cpu.jsonl" 2>>"$out/audit.log"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done
+
+# 2. Relay throughput: a backlog built with the broker stopped, then drained.
+start_server on
+kill -STOP "$tansu_pid"
+taskset -c 0 "$B" seckill --addr 127.0.0.1:"$port" --target shardhub --connections 50 --pipeline 16 \
+  --requests "$backlog_buys" --skus 10 --stock 1000000000 --label backlog --json \
+  >"$out/backlog.jsonl" 2>>"$out/audit.log" || true
+before=$(metric "$http" shardhub_relay_published_total)
+kill -CONT "$tansu_pid"
+t0=$(date +%s.%N)
+while [ "$(metric "$http" shardhub_relay_unpublished_bytes)" != 0 ]; do sleep 0.05; done
+t1=$(date +%s.%N)
+after=$(metric "$http" shardhub_relay_published_total)
+kill "$pid"; wait "$pid" 2>/dev/null || true
+"$B" kafka-produce --brokers 127.0.0.1:"$kport" --topic bench.produce --events "$((after - before))" --json >"$out/produce.json"
+
+python3 - "$out/cpu.jsonl" "$before" "$after" "$t0" "$t1" "$out/produce.json" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cpu = {r: [x["server_cpu_us_per_req"] for x in rows if x["label"].startswith(f"relay-{r}/")] for r in ("off", "on")}
+rps = {r: [x["rps"] for x in rows if x["label"].startswith(f"relay-{r}/")] for r in ("off", "on")}
+off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+print(f"server CPU us per BUY (median of {len(cpu['off'])}): relay off {off:.2f} {cpu['off']}, "
+      f"on {on:.2f} {cpu['on']}; ratio on/off {on / off:.3f}")
+print(f"BUY/s median: off {statistics.median(rps['off']):.0f}, on {statistics.median(rps['on']):.0f}")
+events = int(sys.argv[3]) - int(sys.argv[2])
+secs = float(sys.argv[5]) - float(sys.argv[4])
+relay = events / secs
+plain = json.load(open(sys.argv[6]))
+print(f"relay drain: {events} events in {secs:.2f} s = {relay:.0f} events/s (one shard); "
+      f"plain producer: {plain['events_per_sec']:.0f} events/s; ratio {relay / plain['events_per_sec']:.2f}")
+PY
+echo "raw results: $out"
