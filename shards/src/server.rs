@@ -116,7 +116,8 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
             let dirs = (0..shard_count)
                 .map(|shard| crate::seckill::owner::log_dir(&config.server.data_dir, shard as u16))
                 .collect();
-            Some(crate::pipeline::start(&config.pipeline, marks, dirs).map_err(ServerError::Pipeline)?)
+            let resp = local_address(&resp_addr);
+            Some(crate::pipeline::start(&config.pipeline, marks, dirs, resp).map_err(ServerError::Pipeline)?)
         }
         None => None,
     };
@@ -131,12 +132,24 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     notify(&[sd_notify::NotifyState::Ready]);
 
     let signal = drain_rx.recv().unwrap_or("channel closed");
-    drain(&shared, signal);
+    // The pipeline first: the payments consumer's connection must not hold the drain open.
+    // The relay saves where it stands; what is committed after is published on the next start.
     if let Some(relay) = relay {
         relay.stop();
     }
+    drain(&shared, signal);
     tracing::info!("drained; exiting");
     std::process::exit(0);
+}
+
+/// Where this process reaches its own listener bound at `bound`: loopback when it listens on
+/// every address.
+fn local_address(bound: &str) -> std::net::SocketAddr {
+    let mut addr: std::net::SocketAddr = bound.parse().unwrap_or_else(|_| ([127, 0, 0, 1], 6379).into());
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
 }
 
 /// Stops accepting, lets in-flight requests finish, and returns when every connection has

@@ -326,8 +326,264 @@ fn a_restarted_broker_misses_nothing() {
     });
     let told = told.lock().unwrap();
     assert_eq!(told.orders.len(), 4000, "every buy was taken while the broker was away");
-    let records = read_topic(&broker.brokers(), TOPIC, PARTITIONS as i32, Duration::from_secs(90), |r| {
-        has_everything(r, &told)
-    });
+    let records = read_topic(
+        &broker.brokers(),
+        TOPIC,
+        PARTITIONS as i32,
+        Duration::from_secs(90),
+        |r| has_everything(r, &told),
+    );
     check(&records, &told);
+}
+
+fn payment(order: &str, payment_id: &str, status: &str, amount: i64) -> (Vec<u8>, Vec<u8>) {
+    let value = serde_json::json!({"payment_id": payment_id, "order_id": order, "status": status, "amount": amount});
+    (order.as_bytes().to_vec(), value.to_string().into_bytes())
+}
+
+fn buy_one(c: &mut redis::Connection, sku: &str, user: &str) -> String {
+    redis::cmd("SECKILL.BUY").arg(sku).arg(user).query(c).unwrap()
+}
+
+fn order_state(c: &mut redis::Connection, id: &str) -> String {
+    common::order_get(c, id).state
+}
+
+/// The saga end to end: successes pay, failures cancel and release the units, successes that
+/// come too late (expired, cancelled, or a second payment of a paid order) are published as
+/// `refund_required`, payments for unknown orders as `payment_unmatched`, a payment delivered
+/// twice changes nothing, and records that are not payments go to the dead-letter topic with
+/// their reason while the consumer goes on.
+#[test]
+fn payments_drive_the_saga_and_bad_records_are_dead_lettered() {
+    const PAYMENTS: &str = "seckill.payments";
+    const DEAD: &str = "seckill.payments.dead";
+    let broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    broker.create_topic(PAYMENTS, 2);
+    broker.create_topic(DEAD, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &broker.brokers(), "", "");
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    let short = key_on_shard("short", 1, SHARDS);
+    let mut c = server.client();
+    let _: String = redis::cmd("STOCK.SET")
+        .arg(&short)
+        .arg(100)
+        .arg("HOLD")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    let orders: Vec<String> = (0..42)
+        .map(|i| buy_one(&mut c, &skus[i % skus.len()], &format!("u{i}")))
+        .collect();
+    let late: Vec<String> = (0..3).map(|i| buy_one(&mut c, &short, &format!("late{i}"))).collect();
+    for id in &orders[35..40] {
+        let _: String = redis::cmd("ORDER.CANCEL").arg(id).query(&mut c).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let mut records = Vec::new();
+    for (i, id) in orders[..20].iter().enumerate() {
+        records.push(payment(id, &format!("pay-{i}"), "succeeded", 1999));
+    }
+    for (i, id) in orders[20..35].iter().enumerate() {
+        records.push(payment(id, &format!("fail-{i}"), "failed", 1999));
+    }
+    for (i, id) in orders[35..40].iter().chain(&late).enumerate() {
+        records.push(payment(id, &format!("late-{i}"), "succeeded", 1999));
+    }
+    // Delivered twice: changes nothing. A second payment of a paid order: refunded.
+    for (i, id) in orders[..5].iter().enumerate() {
+        records.push(payment(id, &format!("pay-{i}"), "succeeded", 1999));
+    }
+    records.push(payment(&orders[5], "pay-again", "succeeded", 1999));
+    // Unknown orders: one id no shard handed out yet, one that is no order id at all.
+    records.push(payment("16383-999999", "ghost-1", "succeeded", 10));
+    records.push(payment("not-an-order", "ghost-2", "failed", 10));
+    // Not payments.
+    records.push((b"bad".to_vec(), b"{not json".to_vec()));
+    records.push((
+        b"bad".to_vec(),
+        br#"{"payment_id":"x","order_id":"1-1","status":"succeeded","amount":1,"coupon":"y"}"#.to_vec(),
+    ));
+    records.push(payment(&orders[40], "negative", "succeeded", -5));
+    records.push((b"bad".to_vec(), vec![b'{'; 10_000]));
+    // After them, the consumer still applies good payments.
+    records.push(payment(&orders[41], "after-bad", "succeeded", 1999));
+    common::kafka::produce(&broker.brokers(), PAYMENTS, &records);
+
+    let expect_type = |r: &[Record], kind: &str, n: usize| r.iter().filter(|x| x.value["type"] == kind).count() >= n;
+    let published = read_topic(
+        &broker.brokers(),
+        TOPIC,
+        PARTITIONS as i32,
+        Duration::from_secs(90),
+        |r| {
+            expect_type(r, "paid", 21)
+                && expect_type(r, "cancelled", 20)
+                && expect_type(r, "refund_required", 9)
+                && expect_type(r, "payment_unmatched", 2)
+        },
+    );
+    // Each order settled once, whatever was delivered twice.
+    let mut settled: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for r in &published {
+        let kind = r.value["type"].as_str().unwrap();
+        if matches!(kind, "paid" | "cancelled") {
+            settled
+                .entry(r.value["order_id"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(r.value["event_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(
+        settled.values().all(|ids| ids.len() == 1),
+        "an order settled twice: {settled:?}"
+    );
+    for (i, id) in orders.iter().enumerate() {
+        let want = match i {
+            0..=19 | 41 => "paid",
+            20..=39 => "cancelled",
+            _ => "reserved",
+        };
+        assert_eq!(order_state(&mut c, id), want, "order {i} ({id})");
+    }
+    for id in &late {
+        assert_eq!(order_state(&mut c, id), "expired");
+    }
+    let refunds: Vec<&Record> = published
+        .iter()
+        .filter(|r| r.value["type"] == "refund_required")
+        .collect();
+    let refunded: BTreeSet<&str> = refunds
+        .iter()
+        .map(|r| r.value["payment_id"].as_str().unwrap())
+        .collect();
+    assert!(refunded.contains("pay-again") && refunded.contains("late-5") && refunded.contains("late-0"));
+    assert_eq!(refunded.len(), 9, "{refunded:?}");
+    let paid_by = published
+        .iter()
+        .find(|r| r.value["type"] == "paid" && r.value["order_id"] == orders[0].as_str())
+        .unwrap();
+    assert_eq!(paid_by.value["payment_id"], "pay-0");
+    assert_eq!(paid_by.value["amount"], 1999);
+    let unmatched: BTreeSet<&str> = published
+        .iter()
+        .filter(|r| r.value["type"] == "payment_unmatched")
+        .map(|r| r.value["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmatched, BTreeSet::from(["16383-999999", "not-an-order"]));
+
+    let dead = read_topic(&broker.brokers(), DEAD, 1, Duration::from_secs(30), |r| r.len() >= 4);
+    // Records of different partitions may be dead-lettered in any order.
+    let reasons: Vec<&str> = dead.iter().map(|r| r.value["reason"].as_str().unwrap()).collect();
+    for want in [
+        "key must be a string",
+        "unknown field `coupon`",
+        "amount -5 is negative",
+        "over the bound",
+    ] {
+        assert_eq!(
+            reasons.iter().filter(|r| r.contains(want)).count(),
+            1,
+            "{want}: {reasons:?}"
+        );
+    }
+    let huge = dead.iter().find(|r| r.value["payload_bytes"] == 10_000).unwrap();
+    assert_eq!(
+        huge.value["payload"].as_str().unwrap().len(),
+        1024,
+        "a dead letter quotes a bounded prefix"
+    );
+    // Units: 21 sold, the cancelled ones back in stock.
+    let sold: i64 = skus.iter().map(|s| common::stock_get(&mut c, s).sold).sum();
+    assert_eq!(sold, 21);
+}
+
+/// kill -9 while payments are being applied, and a restart: the consumer resumes from its
+/// committed offsets, replays what it had not committed, and every payment is applied once.
+#[test]
+fn payments_survive_a_kill_and_apply_once() {
+    const PAYMENTS: &str = "seckill.payments";
+    let broker = Tansu::start();
+    broker.create_topic(TOPIC, PARTITIONS);
+    broker.create_topic(PAYMENTS, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &broker.brokers(), "", "");
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    let mut c = server.client();
+    let orders: Vec<String> = (0..600)
+        .map(|i| buy_one(&mut c, &skus[i % skus.len()], &format!("k{i}")))
+        .collect();
+    let records: Vec<_> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            payment(
+                id,
+                &format!("p{i}"),
+                if i % 2 == 0 { "succeeded" } else { "failed" },
+                100,
+            )
+        })
+        .collect();
+    let brokers = broker.brokers();
+    let producer = std::thread::spawn(move || {
+        for chunk in records.chunks(50) {
+            common::kafka::produce(&brokers, PAYMENTS, chunk);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    // Killed once the first payments are applied, while the rest still arrive.
+    let mut c = server.client();
+    while order_state(&mut c, &orders[0]) != "paid" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (_, data) = server.stop(libc::SIGKILL);
+    drop(c);
+    producer.join().unwrap();
+    let server = Server::start_in(SHARDS, data, Some(&path), &[]);
+    let mut c = server.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for (i, id) in orders.iter().enumerate() {
+        let want = if i % 2 == 0 { "paid" } else { "cancelled" };
+        while order_state(&mut c, id) != want {
+            assert!(std::time::Instant::now() < deadline, "order {i} ({id}) never {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let published = read_topic(
+        &broker.brokers(),
+        TOPIC,
+        PARTITIONS as i32,
+        Duration::from_secs(60),
+        |r| {
+            r.iter()
+                .filter(|x| matches!(x.value["type"].as_str(), Some("paid" | "cancelled")))
+                .count()
+                >= 600
+        },
+    );
+    let mut settled: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for r in &published {
+        if matches!(r.value["type"].as_str(), Some("paid" | "cancelled")) {
+            settled
+                .entry(r.value["order_id"].as_str().unwrap())
+                .or_default()
+                .insert(r.value["event_id"].as_str().unwrap());
+        }
+    }
+    assert_eq!(settled.len(), 600);
+    assert!(settled.values().all(|ids| ids.len() == 1), "a payment applied twice");
+    assert!(
+        !published.iter().any(|r| r.value["type"] == "refund_required"),
+        "a replayed payment was refunded"
+    );
+    let sold: i64 = skus.iter().map(|s| common::stock_get(&mut c, s).sold).sum();
+    assert_eq!(sold, 300);
 }

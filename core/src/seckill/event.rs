@@ -55,7 +55,33 @@ pub enum Event {
         user: Bytes,
         qty: u32,
         at_ms: u64,
+        /// The payment event that settled it; `None` for ORDER.PAY, ORDER.CANCEL and expiry.
+        payment: Option<PaymentRef>,
     },
+    /// A successful payment for an order that can no longer take it (expired, cancelled, or
+    /// already paid by another payment): the money must go back. Changes no stock.
+    RefundRequired {
+        id: OrderId,
+        payment: PaymentRef,
+        /// The order's state that made the payment refundable.
+        state: Settlement,
+        at_ms: u64,
+    },
+    /// A payment for an order id this shard never handed out. Changes no stock.
+    PaymentUnmatched {
+        id: OrderId,
+        payment: PaymentRef,
+        succeeded: bool,
+        at_ms: u64,
+    },
+}
+
+/// A payment event as the saga received it: the payment provider's id and the amount in
+/// minor units (cents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRef {
+    pub id: Bytes,
+    pub amount: u64,
 }
 
 /// The final states of a reservation.
@@ -126,6 +152,19 @@ mod tests {
                 user: Bytes::from_static(b"u1"),
                 qty: 2,
                 at_ms: 2,
+                payment: Some(PaymentRef {
+                    id: Bytes::from_static(b"pay-1"),
+                    amount: 1999,
+                }),
+            },
+            Event::RefundRequired {
+                id: OrderId { slot: 7, seq: 1 },
+                payment: PaymentRef {
+                    id: Bytes::from_static(b"pay-2"),
+                    amount: 1999,
+                },
+                state: Settlement::Expired,
+                at_ms: 3,
             },
         ];
         for event in events {

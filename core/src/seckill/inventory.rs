@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::deadlines::Deadlines;
-use super::event::{Event, Settlement};
+use super::event::{Event, PaymentRef, Settlement};
 use super::order_book::OrderBook;
 use super::OrderId;
 use crate::error::SeckillError;
@@ -148,9 +148,34 @@ pub struct Bought {
     pub created: bool,
 }
 
+/// What a payment event did (`Inventory::payment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// A success paid the reserved order.
+    Paid,
+    /// A failure cancelled the reserved order and released its units.
+    Cancelled,
+    /// A success came for an order that can no longer take it: a refund is logged.
+    RefundRequired,
+    /// No such order: the payment is logged as unmatched.
+    Unmatched,
+    /// This payment was applied before: nothing changed.
+    Duplicate,
+    /// A failure for an order already settled: nothing to do.
+    Ignored,
+}
+
 /// The state a snapshot keeps; deadlines are rebuilt from the orders.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
+    skus: HashMap<Bytes, Sku, RandomState>,
+    orders: OrderBook,
+    payments: HashMap<Bytes, OrderId, RandomState>,
+}
+
+/// A snapshot written before payments were remembered.
+#[derive(Deserialize)]
+struct SnapshotWithoutPayments {
     skus: HashMap<Bytes, Sku, RandomState>,
     orders: OrderBook,
 }
@@ -165,6 +190,9 @@ pub struct Inventory {
     reserved_orders: usize,
     /// SKUs whose "sold out" status changed since the last `take_soldout_changes`.
     soldout_changes: Vec<(Bytes, bool)>,
+    /// Payment ids already applied (paid, cancelled, refunded or unmatched), and their
+    /// order: a payment event delivered again changes nothing. At most `orders_max`.
+    payments: HashMap<Bytes, OrderId, RandomState>,
 }
 
 impl Inventory {
@@ -176,6 +204,7 @@ impl Inventory {
             deadlines: Deadlines::default(),
             reserved_orders: 0,
             soldout_changes: Vec::new(),
+            payments: HashMap::default(),
         }
     }
 
@@ -301,7 +330,7 @@ impl Inventory {
             OrderState::Cancelled => Err(SeckillError::Cancelled),
             OrderState::Expired => Err(SeckillError::Expired),
             OrderState::Reserved => {
-                self.commit(self.settled(id, Settlement::Paid, now_ms), sink);
+                self.commit(self.settled(id, Settlement::Paid, now_ms, None), sink);
                 Ok(())
             }
         }
@@ -314,9 +343,76 @@ impl Inventory {
             OrderState::Paid => Err(SeckillError::Paid),
             OrderState::Expired => Err(SeckillError::Expired),
             OrderState::Reserved => {
-                self.commit(self.settled(id, Settlement::Cancelled, now_ms), sink);
+                self.commit(self.settled(id, Settlement::Cancelled, now_ms, None), sink);
                 Ok(())
             }
+        }
+    }
+
+    /// A payment event of the saga. A success pays a reserved order; a failure cancels it.
+    /// A success for an order that can no longer take it (expired, cancelled, or paid by
+    /// another payment) logs a refund: the money is kept and returned, never the reverse.
+    /// A payment for an order never handed out is logged as unmatched. A payment applied
+    /// before changes nothing.
+    pub fn payment(
+        &mut self,
+        id: OrderId,
+        payment: PaymentRef,
+        succeeded: bool,
+        now_ms: u64,
+        sink: &mut impl EventSink<Event>,
+    ) -> PaymentOutcome {
+        if self.payments.contains_key(&payment.id) {
+            return PaymentOutcome::Duplicate;
+        }
+        let state = match self.live_state(id, now_ms, sink) {
+            Ok(state) => state,
+            Err(_) => {
+                let event = Event::PaymentUnmatched {
+                    id,
+                    payment,
+                    succeeded,
+                    at_ms: now_ms,
+                };
+                self.commit(event, sink);
+                return PaymentOutcome::Unmatched;
+            }
+        };
+        let settled_as = match state {
+            OrderState::Reserved => None,
+            OrderState::Paid => Some(Settlement::Paid),
+            OrderState::Cancelled => Some(Settlement::Cancelled),
+            OrderState::Expired => Some(Settlement::Expired),
+        };
+        match (settled_as, succeeded) {
+            (None, true) => {
+                self.commit(self.settled(id, Settlement::Paid, now_ms, Some(payment)), sink);
+                PaymentOutcome::Paid
+            }
+            (None, false) => {
+                self.commit(self.settled(id, Settlement::Cancelled, now_ms, Some(payment)), sink);
+                PaymentOutcome::Cancelled
+            }
+            (Some(state), true) => {
+                let event = Event::RefundRequired {
+                    id,
+                    payment,
+                    state,
+                    at_ms: now_ms,
+                };
+                self.commit(event, sink);
+                PaymentOutcome::RefundRequired
+            }
+            (Some(_), false) => PaymentOutcome::Ignored,
+        }
+    }
+
+    /// Remembers an applied payment id, while there is room (past it a redelivered event
+    /// may be applied twice: a refund or an unmatched payment published twice, never a
+    /// second state change, which the order's state refuses).
+    fn remember_payment(&mut self, payment: &PaymentRef, id: OrderId) {
+        if self.payments.len() < self.limits.orders_max {
+            self.payments.insert(payment.id.clone(), id);
         }
     }
 
@@ -338,7 +434,7 @@ impl Inventory {
             };
             // Paid and cancelled orders leave their entry behind; only reserved ones expire.
             if self.orders.get(id).is_some_and(|o| o.state == OrderState::Reserved) {
-                self.commit(self.settled(id, Settlement::Expired, now_ms), sink);
+                self.commit(self.settled(id, Settlement::Expired, now_ms, None), sink);
                 expired += 1;
             }
         }
@@ -371,14 +467,14 @@ impl Inventory {
     ) -> Result<OrderState, SeckillError> {
         let order = self.orders.get(id).ok_or(SeckillError::NoOrder)?;
         if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
-            self.commit(self.settled(id, Settlement::Expired, now_ms), sink);
+            self.commit(self.settled(id, Settlement::Expired, now_ms, None), sink);
             return Ok(OrderState::Expired);
         }
         Ok(order.state)
     }
 
     /// The event that moves a reserved order to `to`, naming what the order holds.
-    fn settled(&self, id: OrderId, to: Settlement, at_ms: u64) -> Event {
+    fn settled(&self, id: OrderId, to: Settlement, at_ms: u64, payment: Option<PaymentRef>) -> Event {
         let order = self.orders.get(id).expect("settling an order the command found");
         Event::Settled {
             id,
@@ -387,6 +483,7 @@ impl Inventory {
             user: order.user.clone(),
             qty: order.qty,
             at_ms,
+            payment,
         }
     }
 
@@ -506,12 +603,28 @@ impl Inventory {
                 user,
                 qty,
                 at_ms,
+                payment,
             } => {
                 let order = self.orders.get(id).ok_or(Inconsistent("settling an unknown order"))?;
                 if order.sku != sku || order.user != user || order.qty != qty {
                     return Err(Inconsistent("settlement of a different order"));
                 }
-                self.settle(id, at_ms, to.into())?
+                self.settle(id, at_ms, to.into())?;
+                if let Some(payment) = payment {
+                    self.remember_payment(&payment, id);
+                }
+            }
+            Event::RefundRequired { id, payment, .. } => {
+                if self.orders.get(id).is_none_or(|o| o.state == OrderState::Reserved) {
+                    return Err(Inconsistent("refund for an order that could take the payment"));
+                }
+                self.remember_payment(&payment, id);
+            }
+            Event::PaymentUnmatched { id, payment, .. } => {
+                if self.orders.get(id).is_some() {
+                    return Err(Inconsistent("unmatched payment for a known order"));
+                }
+                self.remember_payment(&payment, id);
             }
         }
         Ok(())
@@ -574,17 +687,29 @@ impl Inventory {
         struct SnapshotRef<'a> {
             skus: &'a HashMap<Bytes, Sku, RandomState>,
             orders: &'a OrderBook,
+            payments: &'a HashMap<Bytes, OrderId, RandomState>,
         }
         postcard::to_allocvec(&SnapshotRef {
             skus: &self.skus,
             orders: &self.orders,
+            payments: &self.payments,
         })
         .expect("encoding into a Vec")
     }
 
     /// Rebuilds an inventory from [`Inventory::snapshot`] bytes.
     pub fn restore(bytes: &[u8], limits: InventoryLimits) -> Result<Inventory, postcard::Error> {
-        let mut snapshot: Snapshot = postcard::from_bytes(bytes)?;
+        let mut snapshot: Snapshot = match postcard::from_bytes(bytes) {
+            Ok(s) => s,
+            Err(_) => {
+                let old: SnapshotWithoutPayments = postcard::from_bytes(bytes)?;
+                Snapshot {
+                    skus: old.skus,
+                    orders: old.orders,
+                    payments: HashMap::default(),
+                }
+            }
+        };
         // Snapshots from before uncapped sales stopped keeping holdings may still carry them.
         for s in snapshot.skus.values_mut().filter(|s| s.limit == 0) {
             s.holdings = HashMap::default();
@@ -607,6 +732,7 @@ impl Inventory {
             deadlines,
             reserved_orders: reserved.len(),
             soldout_changes: Vec::new(),
+            payments: snapshot.payments,
         })
     }
 
@@ -693,7 +819,10 @@ impl Inventory {
     /// The same state, ignoring bounds and pending hint changes (for replay tests). Deadlines
     /// follow from the orders, which `check_invariants` checks.
     pub fn same_state(&self, other: &Inventory) -> bool {
-        self.skus == other.skus && self.orders == other.orders && self.reserved_orders == other.reserved_orders
+        self.skus == other.skus
+            && self.orders == other.orders
+            && self.reserved_orders == other.reserved_orders
+            && self.payments == other.payments
     }
 }
 
@@ -709,5 +838,43 @@ fn add_signed(value: u64, delta: i64) -> Result<u64, SeckillError> {
             .ok_or(SeckillError::Overflow)
     } else {
         value.checked_sub(delta.unsigned_abs()).ok_or(SeckillError::BelowZero)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Snapshots written before payments were remembered still restore, with none.
+    #[test]
+    fn a_snapshot_from_before_payments_restores() {
+        let limits = InventoryLimits {
+            skus_max: 4,
+            orders_max: 16,
+            qty_max: 2,
+        };
+        let mut inv = Inventory::new(limits);
+        let mut log = Vec::new();
+        inv.set_stock(Bytes::from_static(b"s"), 5, 0, 1000, &mut log).unwrap();
+        let buy = Buy {
+            sku: Bytes::from_static(b"s"),
+            user: Bytes::from_static(b"u"),
+            qty: 1,
+            reqid: None,
+            slot: 1,
+        };
+        inv.buy(buy, 0, &mut log).unwrap();
+        #[derive(Serialize)]
+        struct Old<'a> {
+            skus: &'a HashMap<Bytes, Sku, RandomState>,
+            orders: &'a OrderBook,
+        }
+        let old = postcard::to_allocvec(&Old {
+            skus: &inv.skus,
+            orders: &inv.orders,
+        })
+        .unwrap();
+        assert!(Inventory::restore(&old, limits).unwrap().same_state(&inv));
+        assert!(Inventory::restore(&inv.snapshot(), limits).unwrap().same_state(&inv));
     }
 }

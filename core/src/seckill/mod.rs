@@ -21,7 +21,7 @@ mod outbox;
 #[cfg(test)]
 mod proptests;
 
-pub use event::{Event, Settlement};
-pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, StockView, UNITS_MAX};
+pub use event::{Event, PaymentRef, Settlement};
+pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, PaymentOutcome, StockView, UNITS_MAX};
 pub use order_id::OrderId;
 pub use outbox::{outbox_key, outbox_value, EventId, OUTBOX_SCHEMA_VERSION};

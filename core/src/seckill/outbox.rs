@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Event, OrderId, Settlement};
+use super::{Event, OrderId, PaymentRef, Settlement};
 
 /// The schema version every event carries as `"v"`.
 pub const OUTBOX_SCHEMA_VERSION: u32 = 1;
@@ -66,6 +66,14 @@ struct Json<'a> {
     hold_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delta: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_id_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
 }
 
 impl<'a> Json<'a> {
@@ -90,7 +98,17 @@ impl<'a> Json<'a> {
             limit: None,
             hold_ms: None,
             delta: None,
+            payment_id: None,
+            payment_id_hex: None,
+            amount: None,
+            status: None,
         }
+    }
+
+    fn payment(mut self, payment: &'a PaymentRef) -> Json<'a> {
+        (self.payment_id, self.payment_id_hex) = text(&payment.id);
+        self.amount = Some(payment.amount);
+        self
     }
 
     fn order(mut self, id: OrderId, state: &'static str, at_ms: u64) -> Json<'a> {
@@ -126,7 +144,9 @@ pub fn outbox_key(event: &Event) -> Vec<u8> {
         | Event::Paid { id, .. }
         | Event::Cancelled { id, .. }
         | Event::Expired { id, .. }
-        | Event::Settled { id, .. } => id.to_string().into_bytes(),
+        | Event::Settled { id, .. }
+        | Event::RefundRequired { id, .. }
+        | Event::PaymentUnmatched { id, .. } => id.to_string().into_bytes(),
     }
 }
 
@@ -183,12 +203,37 @@ pub fn outbox_value(event: &Event, id: EventId, out: &mut Vec<u8>) {
             user,
             qty,
             at_ms,
+            payment,
         } => {
             let name = settlement_name(*to);
             let mut j = Json::new(id, name).order(*order, name, *at_ms);
             (j.sku, j.sku_hex) = text(sku);
             (j.user, j.user_hex) = text(user);
             j.qty = Some(*qty);
+            match payment {
+                Some(p) => j.payment(p),
+                None => j,
+            }
+        }
+        // The order keeps its state; the payment is to be returned.
+        Event::RefundRequired {
+            id: order,
+            payment,
+            state,
+            at_ms,
+        } => Json::new(id, "refund_required")
+            .order(*order, settlement_name(*state), *at_ms)
+            .payment(payment),
+        Event::PaymentUnmatched {
+            id: order,
+            payment,
+            succeeded,
+            at_ms,
+        } => {
+            let mut j = Json::new(id, "payment_unmatched").payment(payment);
+            j.order_id = Some(order.to_string());
+            j.at_ms = Some(*at_ms);
+            j.status = Some(if *succeeded { "succeeded" } else { "failed" });
             j
         }
     };
@@ -243,6 +288,7 @@ mod tests {
             user: Bytes::from_static(b"\xff\x00"),
             qty: 2,
             at_ms: 3000,
+            payment: None,
         };
         assert_eq!(outbox_key(&event), b"7-12");
         assert_eq!(
@@ -250,6 +296,26 @@ mod tests {
             json!({"v": 1, "event_id": "1-3-4096", "type": "expired", "shard": 1,
                    "order_id": "7-12", "sku": "sku:1", "user_hex": "ff00", "qty": 2,
                    "state": "expired", "at_ms": 3000})
+        );
+    }
+
+    #[test]
+    fn a_refund_names_the_payment_and_the_state_that_refused_it() {
+        let event = Event::RefundRequired {
+            id: OrderId { slot: 7, seq: 12 },
+            payment: PaymentRef {
+                id: Bytes::from_static(b"pay-9"),
+                amount: 1999,
+            },
+            state: Settlement::Expired,
+            at_ms: 4000,
+        };
+        assert_eq!(outbox_key(&event), b"7-12");
+        assert_eq!(
+            value(&event),
+            json!({"v": 1, "event_id": "1-3-4096", "type": "refund_required", "shard": 1,
+                   "order_id": "7-12", "state": "expired", "at_ms": 4000,
+                   "payment_id": "pay-9", "amount": 1999})
         );
     }
 

@@ -37,6 +37,13 @@ enum Step {
     },
     Pay(usize),
     Cancel(usize),
+    /// A payment event: for a known order (by index) or an unknown one, with a payment id
+    /// from a small set so that some arrive twice.
+    Payment {
+        order: Option<usize>,
+        payment: u8,
+        succeeded: bool,
+    },
     Tick(u64),
     Expire,
     RestartFromLog,
@@ -57,6 +64,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(sku, user, qty, reqid)| Step::Buy { sku, user, qty, reqid }),
         3 => any::<prop::sample::Index>().prop_map(|i| Step::Pay(i.index(1 << 16))),
         2 => any::<prop::sample::Index>().prop_map(|i| Step::Cancel(i.index(1 << 16))),
+        3 => (proptest::option::weighted(0.9, any::<prop::sample::Index>()), 0u8..6, any::<bool>())
+            .prop_map(|(order, payment, succeeded)| Step::Payment { order: order.map(|i| i.index(1 << 16)), payment, succeeded }),
         3 => (0u64..30).prop_map(Step::Tick),
         2 => Just(Step::Expire),
         1 => Just(Step::RestartFromLog),
@@ -79,6 +88,49 @@ struct Harness {
 }
 
 impl Harness {
+    fn payment(&mut self, order: Option<usize>, payment: u8, succeeded: bool) -> Result<(), TestCaseError> {
+        let id = match order {
+            Some(i) if !self.ids.is_empty() => self.ids[i % self.ids.len()],
+            _ => OrderId { slot: 9999, seq: 1 },
+        };
+        let payment = PaymentRef {
+            id: name("pay", usize::from(payment)),
+            amount: 100,
+        };
+        let was = self.live.order(id).cloned();
+        let stock_was: Vec<_> = (0..SKUS).map(|s| self.live.stock(&name("sku", s))).collect();
+        let outcome = self.live.payment(id, payment, succeeded, self.now_ms, &mut self.log);
+        let now = self.live.order(id).map(|o| o.state);
+        let live = was.as_ref().map(|o| {
+            if o.state == OrderState::Reserved && self.now_ms >= o.expires_ms {
+                OrderState::Expired
+            } else {
+                o.state
+            }
+        });
+        match outcome {
+            PaymentOutcome::Paid => prop_assert!(live == Some(OrderState::Reserved) && now == Some(OrderState::Paid)),
+            PaymentOutcome::Cancelled => {
+                prop_assert!(live == Some(OrderState::Reserved) && now == Some(OrderState::Cancelled))
+            }
+            PaymentOutcome::RefundRequired => {
+                prop_assert!(succeeded && live.is_some_and(|s| s != OrderState::Reserved));
+                prop_assert_eq!(now, live, "a refund changes no order");
+            }
+            PaymentOutcome::Unmatched => prop_assert!(was.is_none()),
+            // A payment seen before is not looked at again: nothing changes.
+            PaymentOutcome::Duplicate => {
+                prop_assert_eq!(now, was.map(|o| o.state));
+                let stock_now: Vec<_> = (0..SKUS).map(|s| self.live.stock(&name("sku", s))).collect();
+                prop_assert_eq!(stock_now, stock_was, "a repeated payment changes no stock");
+            }
+            // A failure for a settled order: nothing changes but what the clock did (an
+            // overdue order expires first).
+            PaymentOutcome::Ignored => prop_assert!(!succeeded && now == live),
+        }
+        Ok(())
+    }
+
     fn run(&mut self, step: Step) -> Result<(), TestCaseError> {
         let before = self.log.len();
         match step {
@@ -180,6 +232,11 @@ impl Harness {
                     Err(e) => prop_assert!(false, "unexpected {e}"),
                 }
             }
+            Step::Payment {
+                order,
+                payment,
+                succeeded,
+            } => self.payment(order, payment, succeeded)?,
             Step::Tick(ms) => self.now_ms += ms,
             Step::Expire => {
                 self.live.expire_due(self.now_ms, usize::MAX, &mut self.log);
@@ -348,6 +405,7 @@ fn settlements_logged_the_old_way_replay_the_same() {
         user: name("user", 0),
         qty: 1,
         at_ms: 1,
+        payment: None,
     };
     assert!(matches!(wrong.apply(bad), Err(SeckillError::Inconsistent(_))));
 }

@@ -40,6 +40,7 @@ pub enum CommandId {
     OrderPay,
     OrderCancel,
     OrderGet,
+    OrderPayment,
 }
 
 /// A subcommand of a container command such as CLIENT.
@@ -542,6 +543,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         "seckill",
         "0.1.0",
         "Returns an order's sku, user, qty, state and times."
+    ),
+    cmd!(
+        OrderPayment,
+        "order.payment",
+        5,
+        ["write", "fast"],
+        0,
+        0,
+        0,
+        "seckill",
+        "0.1.0",
+        "Applies a payment event (order id, payment id, succeeded or failed, amount): pays, cancels, or logs a refund or an unmatched payment; a payment id seen before changes nothing."
     ),
 ];
 

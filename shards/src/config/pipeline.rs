@@ -27,6 +27,12 @@ pub struct PipelineConfig {
     /// position (it then retries forever, after `retry_backoff_ms`).
     pub message_timeout_ms: u64,
     pub retry_backoff_ms: u64,
+    /// The payment saga's input: `{payment_id, order_id, status, amount}` per record.
+    pub payments_topic: String,
+    /// The consumer group whose committed offsets say where the payments consumer stands.
+    pub payments_group: String,
+    /// Where payment records that cannot be applied go, with the reason.
+    pub dead_letter_topic: String,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +46,9 @@ impl Default for PipelineConfig {
             position_sync_ms: 100,
             message_timeout_ms: 30_000,
             retry_backoff_ms: 1_000,
+            payments_topic: "seckill.payments".into(),
+            payments_group: "shardhub-payments".into(),
+            dead_letter_topic: "seckill.payments.dead".into(),
         }
     }
 }
@@ -59,13 +68,21 @@ impl PipelineConfig {
         };
         // Kafka's own rule for topic names.
         let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let topic = &self.orders_topic;
-        if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) || topic == "." || topic == ".." {
-            return bad(
-                "pipeline.orders_topic",
-                format!("{topic:?}"),
-                "a Kafka topic name: 1 to 249 of [a-zA-Z0-9._-]",
-            );
+        for (key, topic) in [
+            ("pipeline.orders_topic", &self.orders_topic),
+            ("pipeline.payments_topic", &self.payments_topic),
+            ("pipeline.dead_letter_topic", &self.dead_letter_topic),
+        ] {
+            if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) || topic == "." || topic == ".." {
+                return bad(
+                    key,
+                    format!("{topic:?}"),
+                    "a Kafka topic name: 1 to 249 of [a-zA-Z0-9._-]",
+                );
+            }
+        }
+        if self.payments_group.is_empty() {
+            return bad("pipeline.payments_group", "\"\"".into(), "a consumer group id");
         }
         if self.in_flight_events_max == 0 || self.in_flight_events_max > 10_000_000 {
             return bad(

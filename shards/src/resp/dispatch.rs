@@ -86,6 +86,7 @@ pub fn dispatch(
         CommandId::OrderPay => seckill::order(sk, args, SeckillOp::Pay),
         CommandId::OrderCancel => seckill::order(sk, args, SeckillOp::Cancel),
         CommandId::OrderGet => seckill::order(sk, args, SeckillOp::OrderGet),
+        CommandId::OrderPayment => seckill::payment(sk, args),
     };
     (Some(index), outcome)
 }

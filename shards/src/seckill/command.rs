@@ -4,7 +4,8 @@
 //! back as RESP.
 //!
 //! `STOCK.SET sku total [LIMIT per_user] [HOLD seconds]`, `STOCK.ADD sku delta`,
-//! `STOCK.GET sku`, `SECKILL.BUY sku user [QTY n] [REQID id]`, `ORDER.PAY|CANCEL|GET id`.
+//! `STOCK.GET sku`, `SECKILL.BUY sku user [QTY n] [REQID id]`, `ORDER.PAY|CANCEL|GET id`,
+//! `ORDER.PAYMENT id payment_id succeeded|failed amount`.
 //! docs/seckill.md is the user's view.
 
 use std::fmt;
@@ -12,7 +13,7 @@ use std::fmt;
 use bytes::Bytes;
 use shardhub_core::key_hash_slot;
 use shardhub_core::keyspace::parse_i64;
-use shardhub_core::seckill::{Buy, OrderId};
+use shardhub_core::seckill::{Buy, OrderId, PaymentRef};
 use shardhub_net::resp::{errors, Reply};
 
 use crate::config::{SeckillConfig, HOLD_SECS_MAX};
@@ -193,6 +194,36 @@ pub fn parse_buy(args: &[Bytes], limits: &ArgLimits) -> Result<Buy, ArgError> {
 /// `ORDER.PAY id`, `ORDER.CANCEL id`, `ORDER.GET id`: the order id, which names its slot.
 pub fn parse_order(args: &[Bytes]) -> Result<OrderId, ArgError> {
     OrderId::parse(&args[1]).ok_or(ArgError::NoSuchOrder)
+}
+
+/// `ORDER.PAYMENT order_id payment_id succeeded|failed amount`: a payment event of the saga.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub order: OrderId,
+    pub payment: PaymentRef,
+    pub succeeded: bool,
+}
+
+impl Payment {
+    pub fn parse(args: &[Bytes], limits: &ArgLimits) -> Result<Payment, ArgError> {
+        let order = OrderId::parse(&args[1]).ok_or(ArgError::NoSuchOrder)?;
+        let id = id("payment id", &args[2], limits)?;
+        let succeeded = match &args[3] {
+            s if s.eq_ignore_ascii_case(b"succeeded") => true,
+            s if s.eq_ignore_ascii_case(b"failed") => false,
+            _ => return Err(ArgError::Syntax),
+        };
+        let amount = std::str::from_utf8(&args[4])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|&a| a <= i64::MAX as u64)
+            .ok_or(ArgError::NotInteger)?;
+        Ok(Payment {
+            order,
+            payment: PaymentRef { id, amount },
+            succeeded,
+        })
+    }
 }
 
 /// An id argument within `id_bytes_max`.

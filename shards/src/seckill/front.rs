@@ -12,7 +12,7 @@ use shardhub_core::seckill::OrderId;
 use shardhub_core::ShardId;
 use shardhub_net::resp::{errors, Reply};
 
-use super::command::{parse_buy, parse_order, ArgError, ArgLimits, StockAdd, StockGet, StockSet};
+use super::command::{parse_buy, parse_order, ArgError, ArgLimits, Payment, StockAdd, StockGet, StockSet};
 use super::message::{SeckillMsg, SeckillOp, SeckillReply};
 use super::metrics::SkuEvent;
 use super::reply::into_reply;
@@ -144,6 +144,14 @@ pub fn buy(seckill: &Rc<SeckillService>, args: &[Bytes]) -> Answer<Reply> {
 pub fn order(seckill: &Rc<SeckillService>, args: &[Bytes], op: fn(OrderId) -> SeckillOp) -> Answer<Reply> {
     match parse_order(args) {
         Ok(id) => to_owner(seckill, seckill.ctx.slots().owner(id.slot), op(id)),
+        Err(e) => e.into_answer(),
+    }
+}
+
+/// `ORDER.PAYMENT`: to the owner of the order's slot.
+pub fn payment(seckill: &Rc<SeckillService>, args: &[Bytes]) -> Answer<Reply> {
+    match Payment::parse(args, &seckill.arg_limits()) {
+        Ok(p) => to_owner(seckill, seckill.ctx.slots().owner(p.order.slot), SeckillOp::Payment(p)),
         Err(e) => e.into_answer(),
     }
 }

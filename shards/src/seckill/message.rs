@@ -1,10 +1,10 @@
 //! What shards ask a flash-sale owner, and its answers.
 
 use bytes::Bytes;
-use shardhub_core::seckill::{Buy, Order, OrderId, StockView};
+use shardhub_core::seckill::{Buy, Order, OrderId, PaymentOutcome, StockView};
 use shardhub_core::SeckillError;
 
-use super::command::{StockAdd, StockGet, StockSet};
+use super::command::{Payment, StockAdd, StockGet, StockSet};
 
 pub enum SeckillMsg {
     /// A command for a SKU or order the destination owns.
@@ -23,6 +23,7 @@ pub enum SeckillOp {
     Pay(OrderId),
     Cancel(OrderId),
     OrderGet(OrderId),
+    Payment(Payment),
 }
 
 impl SeckillOp {
@@ -38,6 +39,7 @@ pub enum SeckillReply {
     Stock(StockView),
     OrderId(OrderId),
     Order(Box<Order>),
+    Payment(PaymentOutcome),
     Refused(SeckillError),
     /// Too many records wait for the disk: retry later.
     Busy,

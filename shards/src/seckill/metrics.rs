@@ -203,6 +203,32 @@ pub fn collect_relay(mark: &OutboxMark, out: &mut Families) {
     ] {
         out.int(name, kind, help, value);
     }
+    let p = &crate::pipeline::payments::STATS;
+    for (name, help, value) in [
+        (
+            "shardhub_payments_consumed_total",
+            "Records of the payments topic applied and committed.",
+            p.consumed_total.load(Relaxed),
+        ),
+        (
+            "shardhub_payments_dead_lettered_total",
+            "Payment records sent to the dead-letter topic.",
+            p.dead_lettered_total.load(Relaxed),
+        ),
+        (
+            "shardhub_payments_unmatched_total",
+            "Payments whose order id no shard hands out, published as payment_unmatched.",
+            p.unmatched_total.load(Relaxed),
+        ),
+        (
+            "shardhub_payments_retries_total",
+            "Payment batches tried again (owners busy or unreachable, Kafka down).",
+            p.retries_total.load(Relaxed),
+        ),
+    ] {
+        out.push(name, Kind::Counter, help, Scope::Process)
+            .push(Sample::int(Vec::new(), value));
+    }
     out.gauge(
         "shardhub_relay_lag_ms",
         "Milliseconds since the relay last had everything committed published.",

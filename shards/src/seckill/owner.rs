@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId, Settlement};
+use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId, PaymentOutcome, Settlement};
 use shardhub_core::EventSink;
 use shardhub_core::{SeckillError, ShardId};
 
@@ -245,6 +245,18 @@ impl SeckillOwner {
                     count_order(&inventory, &mut metrics, id, SkuEvent::Cancelled, skus_max);
                 }
                 refused_or(result, |()| SeckillReply::Ok)
+            }
+            SeckillOp::Payment(p) => {
+                let outcome = inventory.payment(p.order, p.payment, p.succeeded, now_ms, &mut sink);
+                let event = match outcome {
+                    PaymentOutcome::Paid => Some(SkuEvent::Paid),
+                    PaymentOutcome::Cancelled => Some(SkuEvent::Cancelled),
+                    _ => None,
+                };
+                if let Some(event) = event {
+                    count_order(&inventory, &mut metrics, p.order, event, skus_max);
+                }
+                SeckillReply::Payment(outcome)
             }
             SeckillOp::OrderGet(id) => match inventory.order(id) {
                 Some(order) => SeckillReply::Order(Box::new(order.clone())),

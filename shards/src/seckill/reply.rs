@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use shardhub_core::seckill::PaymentOutcome;
 use shardhub_core::SeckillError;
 use shardhub_net::resp::{errors, Reply};
 
@@ -31,10 +32,23 @@ pub fn into_reply(reply: SeckillReply) -> Reply {
             field("updated_ms", o.updated_ms),
             field("expires_ms", o.expires_ms),
         ]),
+        SeckillReply::Payment(outcome) => Reply::status(payment_outcome(outcome)),
         SeckillReply::Refused(e) => refusal(e),
         SeckillReply::Busy => Reply::error(errors::BUSY),
         SeckillReply::LogFailed => Reply::error(errors::LOG_FAILED),
         SeckillReply::Unavailable => Reply::error(errors::SHUTTING_DOWN),
+    }
+}
+
+/// What ORDER.PAYMENT did, as a status word.
+fn payment_outcome(outcome: PaymentOutcome) -> &'static str {
+    match outcome {
+        PaymentOutcome::Paid => "PAID",
+        PaymentOutcome::Cancelled => "CANCELLED",
+        PaymentOutcome::RefundRequired => "REFUND_REQUIRED",
+        PaymentOutcome::Unmatched => "UNMATCHED",
+        PaymentOutcome::Duplicate => "DUPLICATE",
+        PaymentOutcome::Ignored => "IGNORED",
     }
 }
 

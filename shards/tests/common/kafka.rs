@@ -167,3 +167,21 @@ pub fn murmur2(data: &[u8]) -> u32 {
 pub fn partition_of(key: &[u8], partitions: u32) -> i32 {
     ((murmur2(key) & 0x7fff_ffff) % partitions) as i32
 }
+
+/// Produces `records` (key, value) to `topic` and waits until the broker has them all.
+pub fn produce(brokers: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("message.max.bytes", "2000000")
+        .create()
+        .unwrap();
+    for (key, value) in records {
+        producer
+            .send(BaseRecord::to(topic).key(key).payload(value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
