@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: redis-server and redis-tools (the reference peer and its clients),
-# systemd (systemd-analyze verifies the unit file), gcc and make (librdkafka, the Kafka
-# client, is built from source).
+# systemd (systemd-analyze verifies the unit files), gcc and make (librdkafka, the Kafka
+# client, is built from source), PostgreSQL (the order sink's tests run a private cluster).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
@@ -18,6 +18,7 @@ command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v make >/dev/null 2>&1 || missing+=(make)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
@@ -53,8 +54,9 @@ cargo build -p shardhub-bench --locked
 bench_bin="${CARGO_TARGET_DIR:-target}/debug/shardhub-bench"
 echo "==> wallet suite: requests and an independent SM2/SM4 client against $bin"
 SHARDHUB_BIN="$bin" SHARDHUB_BENCH_BIN="$bench_bin" scripts/wallet-tests.sh -q -p no:cacheprovider
-echo "==> systemd unit"
+echo "==> systemd units"
 scripts/verify-systemd-unit.sh "$bin"
+SHARDHUB_UNIT_FILE=systemd/shardhub-sink.service scripts/verify-systemd-unit.sh "$bin"
 echo "==> tuning check (reports only; this host is not tuned for a million connections)"
 set +e
 tuning/check-limits.sh >/dev/null

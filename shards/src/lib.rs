@@ -27,5 +27,6 @@ pub mod runtime;
 pub mod seckill;
 pub mod server;
 pub mod shard;
+pub mod sink;
 pub mod storage;
 pub mod wallet;

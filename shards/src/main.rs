@@ -48,6 +48,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         wallet_passphrase_file: Option<PathBuf>,
     },
+    /// Consume the orders topic into PostgreSQL (the order store; docs/pipeline.md).
+    Sink(shardhub::sink::SinkArgs),
     /// Validate a configuration file and print the effective settings.
     CheckConfig {
         #[arg(value_name = "FILE")]
@@ -66,6 +68,17 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Sink(args) => {
+            let _log = logging::init("human", "info");
+            match shardhub::sink::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "sink stopped");
+                    eprintln!("shardhub: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::ApiKey { name, role } => {
             if name.is_empty() || name.contains(char::is_whitespace) {
                 eprintln!("shardhub: the key name must be one word");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

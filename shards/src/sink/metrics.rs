@@ -1,0 +1,103 @@
+//! The sink's own `/metrics` (Prometheus text): a plain thread answering GETs, since the sink
+//! is a separate process with nothing else listening.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Bound on a request head the metrics listener reads.
+const REQUEST_BYTES_MAX: usize = 8192;
+
+#[derive(Default)]
+pub struct SinkStats {
+    pub events_total: AtomicU64,
+    pub bad_events_total: AtomicU64,
+    pub batches_total: AtomicU64,
+    pub db_errors_total: AtomicU64,
+    /// Per partition: the broker's high watermark minus the next offset to apply.
+    pub lag: Mutex<Vec<(i32, i64)>>,
+    /// Unix ms of the last committed batch.
+    pub last_commit_ms: AtomicI64,
+}
+
+impl SinkStats {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, value) in [
+            (
+                "shardhub_sink_events_total",
+                "Order events applied to PostgreSQL.",
+                self.events_total.load(Relaxed),
+            ),
+            (
+                "shardhub_sink_bad_events_total",
+                "Records that are not order events, passed over.",
+                self.bad_events_total.load(Relaxed),
+            ),
+            (
+                "shardhub_sink_batches_total",
+                "Transactions committed.",
+                self.batches_total.load(Relaxed),
+            ),
+            (
+                "shardhub_sink_db_errors_total",
+                "Failed transactions and connections (each retried).",
+                self.db_errors_total.load(Relaxed),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        }
+        out.push_str("# HELP shardhub_sink_lag_events Records in the topic not yet applied.\n");
+        out.push_str("# TYPE shardhub_sink_lag_events gauge\n");
+        for (partition, lag) in self.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!(
+                "shardhub_sink_lag_events{{partition=\"{partition}\"}} {lag}\n"
+            ));
+        }
+        out.push_str("# HELP shardhub_sink_last_commit_ms Unix ms of the last committed batch.\n");
+        out.push_str("# TYPE shardhub_sink_last_commit_ms gauge\n");
+        out.push_str(&format!(
+            "shardhub_sink_last_commit_ms {}\n",
+            self.last_commit_ms.load(Relaxed)
+        ));
+        out
+    }
+}
+
+/// Serves `GET /metrics` on `addr` from a thread of its own; returns the bound address.
+pub fn serve(addr: SocketAddr, stats: Arc<SinkStats>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new().name("sink-metrics".into()).spawn(move || {
+        for stream in listener.incoming().flatten() {
+            answer(stream, &stats);
+        }
+    })?;
+    Ok(bound)
+}
+
+fn answer(mut stream: TcpStream, stats: &SinkStats) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REQUEST_BYTES_MAX {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let (status, body) = if head.starts_with(b"GET /metrics ") {
+        ("200 OK", stats.render())
+    } else {
+        ("404 Not Found", "not found\n".to_string())
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
