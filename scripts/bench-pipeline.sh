@@ -5,7 +5,10 @@
 #      interleaved rounds; the relay's thread and librdkafka's count as server CPU);
 #   2. the relay's events per second per shard: the broker is stopped while buys build a
 #      backlog, then resumed, and the drain is timed; against the ceiling of a plain producer
-#      with the relay's settings (`shardhub-bench kafka-produce`) to the same broker.
+#      with the relay's settings (`shardhub-bench kafka-produce`) to the same broker;
+#   3. end to end, a BUY's reply to its row committed in PostgreSQL by `shardhub sink`, p50
+#      and p99 at a steady BENCH_RATE (default 10000) BUYs per second
+#      (`shardhub-bench pipeline-latency`), with a private PostgreSQL cluster.
 #
 #   scripts/bench-pipeline.sh [SECONDS_PER_RUN] [ROUNDS]      (defaults 5 and 3)
 #
@@ -20,7 +23,11 @@ backlog_buys=${BENCH_BACKLOG_BUYS:-100000}
 source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 pids=()
+rate=${BENCH_RATE:-10000}
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 cleanup() {
+  [ -d "$out/pg/data" ] && as_pg "$pgbin/pg_ctl" -D "$out/pg/data" -m immediate stop >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$out"/data-* "$out"/tansu
@@ -88,7 +95,31 @@ after=$(metric "$http" shardhub_relay_published_total)
 kill "$pid"; wait "$pid" 2>/dev/null || true
 "$B" kafka-produce --brokers 127.0.0.1:"$kport" --topic bench.produce --events "$((after - before))" --json >"$out/produce.json"
 
-python3 - "$out/cpu.jsonl" "$before" "$after" "$t0" "$t1" "$out/produce.json" <<'PY'
+# 3. End to end into PostgreSQL.
+mkdir -p "$out/pg"
+# The cluster runs as postgres: it must reach its directory.
+[ "$(id -u)" -eq 0 ] && chmod o+x "$out" && chown postgres:postgres "$out/pg"
+as_pg "$pgbin/initdb" -D "$out/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
+pgport=$(free_port)
+as_pg "$pgbin/pg_ctl" -D "$out/pg/data" -o "-p $pgport -k $out/pg -c listen_addresses=127.0.0.1" \
+  -l "$out/pg/log" -w start >/dev/null
+pgurl="host=127.0.0.1 port=$pgport user=postgres dbname=postgres"
+tansu topic create e2e.orders --partitions 4 --broker "tcp://127.0.0.1:$kport" >/dev/null
+"$SHARDHUB" sink --brokers 127.0.0.1:"$kport" --topic e2e.orders --postgres "$pgurl" \
+  --metrics 127.0.0.1:0 2>"$out/sink.log" &
+pids+=($!)
+port=$(free_port)
+printf '[seckill]\ndurability = "%s"\n[pipeline]\nbrokers = "127.0.0.1:%s"\norders_topic = "e2e.orders"\n' \
+  "$durability" "$kport" >"$out/e2e.toml"
+taskset -c 1 "$SHARDHUB" serve --config "$out/e2e.toml" --shards 1 --data-dir "$out/data-e2e" \
+  --resp 127.0.0.1:"$port" --mqtt 127.0.0.1:0 --http 127.0.0.1:0 2>"$out/shardhub-e2e.log" &
+pids+=($!)
+wait_ping "$port" "${pids[-1]}"
+redis-cli -p "$port" STOCK.SET sku:latency 1000000000 >/dev/null
+taskset -c 0 "$B" pipeline-latency --addr 127.0.0.1:"$port" --postgres "$pgurl" --rate "$rate" \
+  --duration "$secs" --json >"$out/e2e.json"
+
+python3 - "$out/cpu.jsonl" "$before" "$after" "$t0" "$t1" "$out/produce.json" "$out/e2e.json" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 cpu = {r: [x["server_cpu_us_per_req"] for x in rows if x["label"].startswith(f"relay-{r}/")] for r in ("off", "on")}
@@ -103,5 +134,9 @@ relay = events / secs
 plain = json.load(open(sys.argv[6]))
 print(f"relay drain: {events} events in {secs:.2f} s = {relay:.0f} events/s (one shard); "
       f"plain producer: {plain['events_per_sec']:.0f} events/s; ratio {relay / plain['events_per_sec']:.2f}")
+e2e = json.load(open(sys.argv[7]))
+print(f"end to end at {e2e['buys_per_sec']:.0f} BUY/s ({e2e['orders']} orders, {e2e['stored']} in PostgreSQL): "
+      f"BUY reply -> row committed p50 {e2e['p50_us'] / 1000:.1f} ms, p99 {e2e['p99_us'] / 1000:.1f} ms, "
+      f"max {e2e['max_us'] / 1000:.1f} ms")
 PY
 echo "raw results: $out"

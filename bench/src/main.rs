@@ -9,7 +9,8 @@
 //! - `wallet`: the light wallet's HTTP API, plain or through the SM2/SM4 secure channel,
 //!   beside the same operations in-process (the per-core ceiling).
 //! - `kafka-produce`: a plain Kafka producer with the outbox relay's settings, the ceiling
-//!   the relay's events per second are measured against.
+//!   the relay's events per second are measured against; `pipeline-latency`: a BUY's reply
+//!   to its row committed in PostgreSQL by `shardhub sink`.
 //! - `tokio-ping-server`: the reference tokio current-thread-per-core ping server that
 //!   shardhub's runtime is measured against.
 //!
@@ -52,6 +53,8 @@ enum Command {
     Wallet(wallet::load::WalletArgs),
     /// A plain Kafka producer with the relay's settings: the ceiling the relay is measured against.
     KafkaProduce(kafka::ProduceArgs),
+    /// The order pipeline end to end: a SECKILL.BUY's reply to its row in PostgreSQL, at a steady rate.
+    PipelineLatency(kafka::latency::LatencyArgs),
     /// Reference RESP ping server: one tokio current-thread runtime per thread.
     TokioPingServer(resp::ping_server::PingServerArgs),
 }
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Mqtt(args) => mqtt::run(args),
         Command::Wallet(args) => wallet::load::run(args),
         Command::KafkaProduce(args) => kafka::run(args),
+        Command::PipelineLatency(args) => kafka::latency::run(args),
         Command::TokioPingServer(args) => resp::ping_server::run(args),
     };
     match result {

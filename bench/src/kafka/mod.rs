@@ -4,6 +4,8 @@
 //! acknowledges, and reports events per second, from the first send to the last
 //! acknowledgement.
 
+pub mod latency;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

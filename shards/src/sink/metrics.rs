@@ -20,7 +20,28 @@ pub struct SinkStats {
     pub lag: Mutex<Vec<(i32, i64)>>,
     /// Unix ms of the last committed batch.
     pub last_commit_ms: AtomicI64,
+    /// Per partition: the high watermark librdkafka's statistics last reported.
+    pub high: Mutex<std::collections::BTreeMap<i32, i64>>,
 }
+
+/// The consumer's context: takes each partition's high watermark from librdkafka's periodic
+/// statistics, so measuring the lag costs no request of its own.
+pub struct WatermarkContext(pub Arc<SinkStats>);
+
+impl rdkafka::ClientContext for WatermarkContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut high = self.0.high.lock().unwrap_or_else(|e| e.into_inner());
+        for topic in statistics.topics.values() {
+            for (&p, partition) in &topic.partitions {
+                if p >= 0 && partition.hi_offset >= 0 {
+                    high.insert(p, partition.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for WatermarkContext {}
 
 impl SinkStats {
     fn render(&self) -> String {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use metrics::SinkStats;
+use metrics::{SinkStats, WatermarkContext};
 use store::{Consumed, Store};
 
 /// Retries of a failed transaction or connection wait from this, doubling up to the max.
@@ -33,6 +33,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(10);
 /// How often the lag is measured against the broker.
 const LAG_EVERY: Duration = Duration::from_secs(1);
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the broker may hold a fetch that has too little to return.
+const FETCH_WAIT_MS: &str = "20";
 
 #[derive(Debug, clap::Args)]
 pub struct SinkArgs {
@@ -85,13 +87,17 @@ pub fn run(args: SinkArgs) -> Result<(), SinkError> {
     let bound = metrics::serve(args.metrics, stats.clone()).map_err(SinkError::Metrics)?;
     tracing::info!(metrics = %bound, topic = %args.topic, "sink starting");
     let mut store = open_store(&url, &stats);
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<WatermarkContext> = ClientConfig::new()
         .set("bootstrap.servers", &args.brokers)
         // Required to assign partitions; offsets are never committed to Kafka.
         .set("group.id", "shardhub-sink")
         .set("enable.auto.commit", "false")
         .set("socket.nagle.disable", "true")
-        .create()?;
+        .set("statistics.interval.ms", "1000")
+        // A fetch returns within this even when the broker holds it for fetch.min.bytes; the
+        // end-to-end latency depends on it (docs/benchmarks.md).
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+        .create_with_context(WatermarkContext(stats.clone()))?;
     let partitions = assign(&consumer, &mut store, &url, &args.topic, &stats);
     let next = store.offsets(&args.topic).unwrap_or_default();
     let mut sink = Sink {
@@ -125,7 +131,13 @@ fn open_store(url: &str, stats: &SinkStats) -> Store {
 }
 
 /// Takes every partition of the topic from the offsets the store holds; returns how many.
-fn assign(consumer: &BaseConsumer, store: &mut Store, url: &str, topic: &str, stats: &SinkStats) -> i32 {
+fn assign(
+    consumer: &BaseConsumer<WatermarkContext>,
+    store: &mut Store,
+    url: &str,
+    topic: &str,
+    stats: &SinkStats,
+) -> i32 {
     loop {
         let partitions = consumer
             .fetch_metadata(Some(topic), KAFKA_TIMEOUT)
@@ -162,7 +174,7 @@ struct Sink {
     url: String,
     stats: Arc<SinkStats>,
     store: Store,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<WatermarkContext>,
     partitions: i32,
     /// Per partition: the next offset to apply, once a batch committed there.
     next: std::collections::BTreeMap<i32, i64>,
@@ -247,16 +259,13 @@ impl Sink {
 
     fn measure_lag(&mut self) {
         self.lag_at = Instant::now();
-        let mut lag = Vec::new();
-        for p in 0..self.partitions {
-            if let Ok((_, high)) = self
-                .consumer
-                .fetch_watermarks(&self.args.topic, p, Duration::from_millis(500))
-            {
+        let high = self.stats.high.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let lag = (0..self.partitions)
+            .filter_map(|p| {
                 let next = self.next.get(&p).copied().unwrap_or(0);
-                lag.push((p, (high - next).max(0)));
-            }
-        }
+                high.get(&p).map(|&h| (p, (h - next).max(0)))
+            })
+            .collect();
         *self.stats.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
     }
 }

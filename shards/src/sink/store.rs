@@ -5,9 +5,9 @@
 //! nothing the second time: an order's state only moves forward out of `reserved`, and the
 //! ledger moves with that one transition.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::{Client, NoTls, Statement};
 
 use super::order_event::{OrderEvent, SinkEvent};
 
@@ -27,8 +27,7 @@ pub struct Consumed {
 
 struct Statements {
     reserve: Statement,
-    ledger_row: Statement,
-    ensure_order: Statement,
+    ledger_rows: Statement,
     settle: Statement,
     refund: Statement,
     unmatched: Statement,
@@ -62,13 +61,41 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Applies a batch and its offsets in one transaction.
+    /// Applies a batch and its offsets in one transaction, a few statements per batch (not
+    /// per event): the reservations, the ledger rows, the settlements, the refunds, the
+    /// unmatched payments, then the offsets. Within a batch an order's reservation comes before
+    /// its settlement, and a record delivered twice counts once (the first).
     pub fn apply(&mut self, topic: &str, batch: &[Consumed]) -> Result<(), postgres::Error> {
+        let columns = Columns::of(batch);
         let s = &self.statements;
         let mut tx = self.client.transaction()?;
+        let r = &columns.reserved;
+        tx.execute(
+            &s.reserve,
+            &[
+                &r.order_id,
+                &r.sku,
+                &r.user,
+                &r.qty,
+                &r.at_ms,
+                &r.expires_ms,
+                &r.event_id,
+            ],
+        )?;
+        tx.execute(&s.ledger_rows, &[&columns.skus])?;
+        let t = &columns.settled;
+        tx.execute(
+            &s.settle,
+            &[&t.order_id, &t.state, &t.at_ms, &t.payment_id, &t.amount, &t.event_id],
+        )?;
+        for (statement, p) in [(&s.refund, &columns.refunds), (&s.unmatched, &columns.unmatched)] {
+            tx.execute(
+                statement,
+                &[&p.payment_id, &p.order_id, &p.amount, &p.state, &p.at_ms, &p.event_id],
+            )?;
+        }
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         for c in batch {
-            apply_one(&mut tx, s, &c.event)?;
             let n = next.entry(c.partition).or_insert(0);
             *n = (*n).max(c.offset + 1);
         }
@@ -79,77 +106,115 @@ impl Store {
     }
 }
 
-fn apply_one(tx: &mut Transaction<'_>, s: &Statements, event: &SinkEvent) -> Result<(), postgres::Error> {
-    match event {
-        SinkEvent::Reserved(e) => {
-            tx.execute(
-                &s.reserve,
-                &[
-                    &e.order_id,
-                    &e.sku,
-                    &e.user,
-                    &e.qty,
-                    &e.at_ms,
-                    &e.expires_ms,
-                    &e.event_id,
-                ],
-            )?;
-            if let Some(sku) = &e.sku {
-                tx.execute(&s.ledger_row, &[sku])?;
-            }
-        }
-        SinkEvent::Settled(e) => settle(tx, s, e)?,
-        SinkEvent::Refund(e) => {
-            tx.execute(
-                &s.refund,
-                &[
-                    &e.payment_id,
-                    &e.order_id,
-                    &e.amount.unwrap_or(0),
-                    &e.state,
-                    &e.at_ms.unwrap_or(0),
-                    &e.event_id,
-                ],
-            )?;
-        }
-        SinkEvent::Unmatched(e) => {
-            tx.execute(
-                &s.unmatched,
-                &[
-                    &e.payment_id,
-                    &e.order_id,
-                    &e.amount.unwrap_or(0),
-                    &e.status,
-                    &e.at_ms.unwrap_or(0),
-                    &e.event_id,
-                ],
-            )?;
-        }
-        SinkEvent::Skip => {}
-    }
-    Ok(())
+/// Orders' rows of a batch, as arrays (one per column) for `unnest`.
+#[derive(Default)]
+struct OrderColumns {
+    order_id: Vec<Option<String>>,
+    sku: Vec<Option<String>>,
+    user: Vec<Option<String>>,
+    qty: Vec<Option<i32>>,
+    at_ms: Vec<Option<i64>>,
+    expires_ms: Vec<Option<i64>>,
+    event_id: Vec<String>,
 }
 
-/// Moves an order out of `reserved` (once); a paid one adds its units to the ledger. An order
-/// whose reservation this sink never saw (a log from before schema version 1 named its
-/// settlements only by id) is created from what the settlement carries.
-fn settle(tx: &mut Transaction<'_>, s: &Statements, e: &OrderEvent) -> Result<(), postgres::Error> {
-    tx.execute(&s.ensure_order, &[&e.order_id, &e.sku, &e.user, &e.qty, &e.event_id])?;
-    if let Some(sku) = &e.sku {
-        tx.execute(&s.ledger_row, &[sku])?;
+#[derive(Default)]
+struct SettleColumns {
+    order_id: Vec<Option<String>>,
+    state: Vec<String>,
+    at_ms: Vec<Option<i64>>,
+    payment_id: Vec<Option<String>>,
+    amount: Vec<Option<i64>>,
+    event_id: Vec<String>,
+}
+
+/// Refunds and unmatched payments; `state` is the refund's order state or the payment's
+/// status.
+#[derive(Default)]
+struct PaymentColumns {
+    payment_id: Vec<Option<String>>,
+    order_id: Vec<Option<String>>,
+    amount: Vec<i64>,
+    state: Vec<Option<String>>,
+    at_ms: Vec<i64>,
+    event_id: Vec<String>,
+}
+
+#[derive(Default)]
+struct Columns {
+    reserved: OrderColumns,
+    skus: Vec<String>,
+    settled: SettleColumns,
+    refunds: PaymentColumns,
+    unmatched: PaymentColumns,
+}
+
+impl Columns {
+    fn of(batch: &[Consumed]) -> Columns {
+        let mut c = Columns::default();
+        let mut reserved = HashSet::new();
+        let mut settled = HashSet::new();
+        let mut skus = HashSet::new();
+        for event in batch.iter().map(|c| &c.event) {
+            match event {
+                SinkEvent::Reserved(e) => c.reserve(e, &mut reserved, &mut skus),
+                SinkEvent::Settled(e) => {
+                    // A settlement whose reservation this sink never saw creates the order.
+                    c.reserve(e, &mut reserved, &mut skus);
+                    if settled.insert(e.order_id.clone()) {
+                        let t = &mut c.settled;
+                        t.order_id.push(e.order_id.clone());
+                        t.state.push(e.kind.clone());
+                        t.at_ms.push(e.at_ms);
+                        t.payment_id.push(e.payment_id.clone());
+                        t.amount.push(e.amount);
+                        t.event_id.push(e.event_id.clone());
+                    }
+                }
+                SinkEvent::Refund(e) => c.refunds.push(e, e.state.clone()),
+                SinkEvent::Unmatched(e) => c.unmatched.push(e, e.status.clone()),
+                SinkEvent::Skip => {}
+            }
+        }
+        c.skus = skus.into_iter().collect();
+        c
     }
-    tx.execute(
-        &s.settle,
-        &[&e.order_id, &e.kind, &e.at_ms, &e.payment_id, &e.amount, &e.event_id],
-    )?;
-    Ok(())
+
+    /// The order's row as a reservation, once per batch.
+    fn reserve(&mut self, e: &OrderEvent, seen: &mut HashSet<Option<String>>, skus: &mut HashSet<String>) {
+        if !seen.insert(e.order_id.clone()) {
+            return;
+        }
+        let r = &mut self.reserved;
+        r.order_id.push(e.order_id.clone());
+        r.sku.push(e.sku.clone());
+        r.user.push(e.user.clone());
+        r.qty.push(e.qty);
+        r.at_ms.push(if e.kind == "reserved" { e.at_ms } else { None });
+        r.expires_ms.push(e.expires_ms);
+        r.event_id.push(e.event_id.clone());
+        skus.extend(e.sku.clone());
+    }
+}
+
+impl PaymentColumns {
+    fn push(&mut self, e: &OrderEvent, state: Option<String>) {
+        self.payment_id.push(e.payment_id.clone());
+        self.order_id.push(e.order_id.clone());
+        self.amount.push(e.amount.unwrap_or(0));
+        self.state.push(state);
+        self.at_ms.push(e.at_ms.unwrap_or(0));
+        self.event_id.push(e.event_id.clone());
+    }
 }
 
 fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
     Ok(Statements {
         reserve: client.prepare(
             "insert into orders (order_id, sku, user_id, qty, state, reserved_ms, expires_ms, last_event_id)
-             values ($1, $2, $3, $4, 'reserved', $5, $6, $7)
+             select order_id, sku, user_id, qty, 'reserved', reserved_ms, expires_ms, event_id
+             from unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::text[])
+               as u(order_id, sku, user_id, qty, reserved_ms, expires_ms, event_id)
              on conflict (order_id) do update set
                sku = coalesce(orders.sku, excluded.sku),
                user_id = coalesce(orders.user_id, excluded.user_id),
@@ -157,27 +222,33 @@ fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
                reserved_ms = coalesce(orders.reserved_ms, excluded.reserved_ms),
                expires_ms = coalesce(orders.expires_ms, excluded.expires_ms)",
         )?,
-        ledger_row: client.prepare("insert into sku_ledger (sku) values ($1) on conflict do nothing")?,
-        ensure_order: client.prepare(
-            "insert into orders (order_id, sku, user_id, qty, state, last_event_id)
-             values ($1, $2, $3, $4, 'reserved', $5) on conflict do nothing",
-        )?,
+        ledger_rows: client.prepare("insert into sku_ledger (sku) select unnest($1::text[]) on conflict do nothing")?,
+        // Only an order still reserved moves; the ledger takes the units of those that moved
+        // to paid, summed per SKU.
         settle: client.prepare(
-            "with moved as (
-               update orders set state = $2, settled_ms = $3, payment_id = $4, amount = $5,
-                 last_event_id = $6
-               where order_id = $1 and state = 'reserved'
-               returning sku, qty)
-             update sku_ledger l set sold = l.sold + m.qty, paid_orders = l.paid_orders + 1
-             from moved m where $2 = 'paid' and l.sku = m.sku",
+            "with u as (
+               select * from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[])
+                 as u(order_id, state, at_ms, payment_id, amount, event_id)),
+             moved as (
+               update orders o set state = u.state, settled_ms = u.at_ms, payment_id = u.payment_id,
+                 amount = u.amount, last_event_id = u.event_id
+               from u where o.order_id = u.order_id and o.state = 'reserved'
+               returning o.sku, o.qty, o.state),
+             sums as (
+               select sku, sum(qty)::int8 as units, count(*)::int8 as orders
+               from moved where state = 'paid' group by sku)
+             update sku_ledger l set sold = l.sold + s.units, paid_orders = l.paid_orders + s.orders
+             from sums s where l.sku = s.sku",
         )?,
         refund: client.prepare(
             "insert into refunds (payment_id, order_id, amount, state, at_ms, event_id)
-             values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+             select * from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[])
+             on conflict do nothing",
         )?,
         unmatched: client.prepare(
             "insert into unmatched_payments (payment_id, order_id, amount, status, at_ms, event_id)
-             values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+             select * from unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[])
+             on conflict do nothing",
         )?,
         offset: client.prepare(
             "insert into sink_offsets (topic, partition, next_offset) values ($1, $2, $3)

@@ -12,7 +12,10 @@ create table orders (
     settled_ms    bigint,
     payment_id    text,
     amount        bigint,
-    last_event_id text not null
+    last_event_id text not null,
+    -- When the sink wrote the row (microseconds since the epoch; the end of the end-to-end
+    -- latency that scripts/bench-pipeline.sh measures).
+    stored_us     bigint not null default (extract(epoch from clock_timestamp()) * 1000000)::bigint
 );
 
 -- Per SKU: the final stock deduction. `sold` moves only when an order moves to paid.

@@ -1,0 +1,167 @@
+//! `pipeline-latency`: the order pipeline end to end, from a SECKILL.BUY's reply to its row
+//! committed in PostgreSQL by `shardhub sink`, at a steady rate. BUYs go out paced from a few
+//! connections, one at a time each; every reply's time is noted; then the rows' `stored_us`
+//! (the sink's clock_timestamp() at insert, the same host's clock) give each order's latency.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use postgres::{Client, NoTls};
+use shardhub_net::resp::{encode_request, reply_len};
+
+use crate::common::error::BenchError;
+use crate::common::percentiles::{new_histogram, Percentiles};
+
+#[derive(Debug, clap::Args)]
+pub struct LatencyArgs {
+    /// shardhub's RESP address.
+    #[arg(long, default_value = "127.0.0.1:6380")]
+    addr: String,
+    /// The order store the sink writes.
+    #[arg(long)]
+    postgres: String,
+    /// BUYs per second in all.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Connections, each sending its share of the rate one BUY at a time.
+    #[arg(long, default_value_t = 8)]
+    connections: u64,
+    /// The SKU to buy (stock must be set; the bench does not set it).
+    #[arg(long, default_value = "sku:latency")]
+    sku: String,
+    /// How long to wait for the last rows after the load stops.
+    #[arg(long, default_value_t = 60)]
+    drain_secs: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn io(addr: &str, e: std::io::Error) -> BenchError {
+    BenchError::Usage(format!("{addr}: {e}"))
+}
+
+fn db(e: postgres::Error) -> BenchError {
+    BenchError::Usage(format!("postgres: {e}"))
+}
+
+/// One connection's paced BUYs: (order id, reply time in unix µs).
+fn buyer(args: &LatencyArgs, index: u64) -> Result<Vec<(String, i64)>, BenchError> {
+    let mut stream = TcpStream::connect(&args.addr).map_err(|e| io(&args.addr, e))?;
+    stream.set_nodelay(true).map_err(|e| io(&args.addr, e))?;
+    let every = Duration::from_secs_f64(args.connections as f64 / args.rate as f64);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(args.duration);
+    let mut replies = Vec::new();
+    let mut out = BytesMut::new();
+    let mut buf = Vec::with_capacity(256);
+    let mut n = 0u64;
+    loop {
+        // Slots are fixed in time: a slow reply is not made up for by a burst.
+        let slot = started + every.mul_f64(n as f64) + every.mul_f64(index as f64 / args.connections as f64);
+        if slot >= end {
+            break;
+        }
+        if let Some(wait) = slot.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        out.clear();
+        let user = format!("lat-{index}-{n}");
+        encode_request(&["SECKILL.BUY", args.sku.as_str(), user.as_str()], &mut out);
+        stream.write_all(&out).map_err(|e| io(&args.addr, e))?;
+        buf.clear();
+        let len = loop {
+            if let Ok(Some(len)) = reply_len(&buf) {
+                break len;
+            }
+            let mut chunk = [0u8; 256];
+            let got = stream.read(&mut chunk).map_err(|e| io(&args.addr, e))?;
+            if got == 0 {
+                return Err(BenchError::Usage("server closed the connection".into()));
+            }
+            buf.extend_from_slice(&chunk[..got]);
+        };
+        let at = unix_us();
+        let reply = String::from_utf8_lossy(&buf[..len]).into_owned();
+        // A bulk string: the order id. Anything else (SOLDOUT, BUSY) is not an order.
+        if let Some(id) = reply.strip_prefix('$').and_then(|r| r.split("\r\n").nth(1)) {
+            replies.push((id.to_string(), at));
+        }
+        n += 1;
+    }
+    Ok(replies)
+}
+
+pub fn run(args: LatencyArgs) -> Result<(), BenchError> {
+    let results: Vec<Result<Vec<(String, i64)>, BenchError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..args.connections)
+            .map(|i| {
+                let args = &args;
+                s.spawn(move || buyer(args, i))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("buyer thread")).collect()
+    });
+    let mut replied: HashMap<String, i64> = HashMap::new();
+    for r in results {
+        replied.extend(r?);
+    }
+    let mut client = Client::connect(&args.postgres, NoTls).map_err(db)?;
+    let ids: Vec<&String> = replied.keys().collect();
+    let deadline = Instant::now() + Duration::from_secs(args.drain_secs);
+    let stored: Vec<(String, i64)> = loop {
+        let rows = client
+            .query(
+                "select order_id, stored_us from orders where order_id = any($1)",
+                &[&ids],
+            )
+            .map_err(db)?;
+        if rows.len() == ids.len() || Instant::now() >= deadline {
+            break rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Microseconds, up to ten minutes.
+    let mut histogram = new_histogram(600_000_000);
+    for (id, at) in &stored {
+        histogram.saturating_record((at - replied[id]).max(0) as u64);
+    }
+    let p = Percentiles::of(&histogram);
+    let secs = args.duration as f64;
+    let (p50, p99, max) = (p.p50, p.p99, p.max);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"rate": args.rate, "orders": replied.len(), "stored": stored.len(),
+                "buys_per_sec": replied.len() as f64 / secs, "p50_us": p50, "p99_us": p99, "max_us": max})
+        );
+    } else {
+        println!(
+            "{} orders at {:.0}/s, {} in PostgreSQL; BUY reply -> row committed: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            replied.len(),
+            replied.len() as f64 / secs,
+            stored.len(),
+            p50 as f64 / 1000.0,
+            p99 as f64 / 1000.0,
+            max as f64 / 1000.0
+        );
+    }
+    if stored.len() < replied.len() {
+        return Err(BenchError::Usage(format!(
+            "{} of {} orders never reached PostgreSQL",
+            replied.len() - stored.len(),
+            replied.len()
+        )));
+    }
+    Ok(())
+}
