@@ -42,6 +42,24 @@ wait_ping() { # port pid
   done
   echo "server on port $1 does not answer PING"; exit 1
 }
+# On-CPU nanoseconds of a process's threads by kind (the shard threads, the relay, librdkafka's
+# threads, the rest), as JSON: to split the server CPU of a run with the relay on.
+thread_ns() { # pid
+  python3 - "$1" <<'PY'
+import json, os, sys
+pid, out = sys.argv[1], {}
+for t in os.listdir(f"/proc/{pid}/task"):
+    try:
+        comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+        ns = int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
+    except OSError:
+        continue
+    kind = ("shard" if comm.startswith("shard-") else "relay" if comm == "shardhub-relay"
+            else "librdkafka" if comm.startswith("rdk:") else "other")
+    out[kind] = out.get(kind, 0) + ns
+print(json.dumps(out))
+PY
+}
 metric() { # http-port name: the sum over shards
   curl -s "127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{ ]" {s += $2} END {printf "%.0f", s}'
 }
@@ -73,9 +91,11 @@ start_server() { # relay(on|off) -> sets port, http, pid
 for round in $(seq "$rounds"); do
   for relay in off on; do
     start_server "$relay"
+    thread_ns "$pid" >"$out/threads-$relay-$round.before"
     taskset -c 0 "$B" seckill --addr 127.0.0.1:"$port" --target shardhub --connections 50 --pipeline 16 \
       --duration "$secs" --skus 10 --stock 1000000000 --server-pid "$pid" \
       --label "relay-$relay/$round" --json >>"$out/cpu.jsonl" 2>>"$out/audit.log"
+    thread_ns "$pid" >"$out/threads-$relay-$round.after"
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
 done
@@ -128,6 +148,16 @@ off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
 print(f"server CPU us per BUY (median of {len(cpu['off'])}): relay off {off:.2f} {cpu['off']}, "
       f"on {on:.2f} {cpu['on']}; ratio on/off {on / off:.3f}")
 print(f"BUY/s median: off {statistics.median(rps['off']):.0f}, on {statistics.median(rps['on']):.0f}")
+# Where the server's CPU went with the relay on: each kind's share of the run, as us per BUY.
+import glob, os
+shares = {}
+for before in sorted(glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "threads-on-*.before"))):
+    b, a = json.load(open(before)), json.load(open(before[:-len("before")] + "after"))
+    total = sum(a.get(k, 0) - b.get(k, 0) for k in a)
+    for k in a:
+        shares.setdefault(k, []).append((a.get(k, 0) - b.get(k, 0)) / total if total else 0)
+print("relay on, server CPU us per BUY by thread kind (median share x median total): " + ", ".join(
+    f"{k} {statistics.median(v) * on:.2f}" for k, v in sorted(shares.items())))
 events = int(sys.argv[3]) - int(sys.argv[2])
 secs = float(sys.argv[5]) - float(sys.argv[4])
 relay = events / secs
