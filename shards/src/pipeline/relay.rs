@@ -141,7 +141,11 @@ impl Relay {
                 self.send_more(lane);
             }
             let busy = self.lanes.iter().any(|l| !l.pending.is_empty());
-            self.producer.poll(if busy { POLL_BUSY } else { POLL_IDLE });
+            // Serve what is ready, then sleep: rdkafka's poll with a timeout spins on the
+            // clock for its last millisecond, which cost more than the publishing.
+            self.producer.poll(Duration::ZERO);
+            std::thread::sleep(if busy { POLL_BUSY } else { POLL_IDLE });
+            self.producer.poll(Duration::ZERO);
             self.settle();
             if let Some(fatal) = self.producer.client().fatal_error() {
                 self.replace_producer(fatal.1);
