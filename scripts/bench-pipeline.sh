@@ -34,14 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ping() { # port pid
-  for _ in $(seq 100); do
-    [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
-    kill -0 "$2" 2>/dev/null || { echo "server on port $1 exited; see $out"; exit 1; }
-    sleep 0.1
-  done
-  echo "server on port $1 does not answer PING"; exit 1
-}
 # On-CPU nanoseconds of a process's threads by kind (the shard threads, the relay, librdkafka's
 # threads, the rest), as JSON: to split the server CPU of a run with the relay on.
 thread_ns() { # pid

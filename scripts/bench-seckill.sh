@@ -33,14 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ping() { # port pid: until the server answers PING, failing early if it died
-  for _ in $(seq 100); do
-    [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
-    kill -0 "$2" 2>/dev/null || { echo "server on port $1 exited; see $out"; exit 1; }
-    sleep 0.1
-  done
-  echo "server on port $1 does not answer PING"; exit 1
-}
 stop_server() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 stock_of() { [ "$1" = sold-out ] && echo "$soldout_stock" || echo "$reserve_stock"; }
 capped_limit=1000000 # per user: far above what one user buys in a run

@@ -12,4 +12,15 @@ else
   SHARDHUB=$target_dir/release/shardhub
 fi
 
+# Until the server on port $1 answers PING, failing early if process $2 died. Callers set
+# $out (where the server's log is) before calling it.
+wait_ping() { # port pid
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "server on port $1 exited; see $out"; exit 1; }
+    sleep 0.1
+  done
+  echo "server on port $1 does not answer PING"; exit 1
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

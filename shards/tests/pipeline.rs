@@ -34,6 +34,49 @@ fn config(dir: &Path, brokers: &str, seckill: &str, pipeline: &str) -> std::path
     path
 }
 
+/// A broker with `topics`, and a server on it with the config's extra lines, its SKUs'
+/// stock set.
+struct Setup {
+    broker: Tansu,
+    server: Server,
+    /// Holds the config file.
+    _dir: tempfile::TempDir,
+    skus: Vec<String>,
+}
+
+fn setup(topics: &[(&str, u32)], seckill: &str, pipeline: &str) -> Setup {
+    let broker = Tansu::start();
+    for (topic, partitions) in topics {
+        broker.create_topic(topic, *partitions);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &broker.brokers(), seckill, pipeline);
+    let server = Server::start_with(SHARDS, Some(&path), &[]);
+    let skus = skus();
+    set_stock(&server, &skus);
+    Setup {
+        broker,
+        server,
+        _dir: dir,
+        skus,
+    }
+}
+
+/// Each order's settlement event ids (`paid` and `cancelled`): one per order however often
+/// its payment was delivered.
+fn settlements(records: &[Record]) -> HashMap<&str, BTreeSet<&str>> {
+    let mut settled: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for r in records {
+        if matches!(r.value["type"].as_str(), Some("paid" | "cancelled")) {
+            settled
+                .entry(r.value["order_id"].as_str().unwrap())
+                .or_default()
+                .insert(r.value["event_id"].as_str().unwrap());
+        }
+    }
+    settled
+}
+
 /// What clients were told: orders and the settlements acknowledged for them.
 #[derive(Default)]
 struct Told {
@@ -192,13 +235,13 @@ fn check(records: &[Record], told: &Told) {
 /// Kafka, some twice (what was in flight at the kill), none missing.
 #[test]
 fn every_committed_change_reaches_kafka_through_a_kill() {
-    let broker = Tansu::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &broker.brokers(), "", "");
-    let server = Server::start_with(SHARDS, Some(&path), &[]);
-    let skus = skus();
-    set_stock(&server, &skus);
+    let Setup {
+        broker,
+        server,
+        _dir: dir,
+        skus,
+    } = setup(&[(TOPIC, PARTITIONS)], "", "");
+    let path = dir.path().join("shardhub.toml");
     let told = Arc::new(Mutex::new(Told::default()));
 
     // Kill while the storm runs.
@@ -237,18 +280,13 @@ fn every_committed_change_reaches_kafka_through_a_kill() {
 /// broker is back everything is published and BUYs are taken again.
 #[test]
 fn a_stopped_broker_backs_up_into_the_log_until_busy() {
-    let broker = Tansu::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let dir = tempfile::tempdir().unwrap();
-    let path = config(
-        dir.path(),
-        &broker.brokers(),
+    let Setup {
+        broker, server, skus, ..
+    } = setup(
+        &[(TOPIC, PARTITIONS)],
         "snapshot_log_bytes = 65536",
         "unpublished_bytes_max = 200000\n",
     );
-    let server = Server::start_with(SHARDS, Some(&path), &[]);
-    let skus = skus();
-    set_stock(&server, &skus);
     let told = Arc::new(Mutex::new(Told::default()));
     storm(&server, &skus, 4, 200, &told, "before");
 
@@ -313,13 +351,12 @@ fn a_stopped_broker_backs_up_into_the_log_until_busy() {
 /// once it is back every committed change is published, none lost.
 #[test]
 fn a_restarted_broker_misses_nothing() {
-    let mut broker = Tansu::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &broker.brokers(), "", "");
-    let server = Server::start_with(SHARDS, Some(&path), &[]);
-    let skus = skus();
-    set_stock(&server, &skus);
+    let Setup {
+        mut broker,
+        server,
+        skus,
+        ..
+    } = setup(&[(TOPIC, PARTITIONS)], "", "");
     let told = Arc::new(Mutex::new(Told::default()));
     std::thread::scope(|s| {
         s.spawn(|| storm(&server, &skus, 4, 4000, &told, "during"));
@@ -362,15 +399,9 @@ fn order_state(c: &mut redis::Connection, id: &str) -> String {
 fn payments_drive_the_saga_and_bad_records_are_dead_lettered() {
     const PAYMENTS: &str = "seckill.payments";
     const DEAD: &str = "seckill.payments.dead";
-    let broker = Tansu::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    broker.create_topic(PAYMENTS, 2);
-    broker.create_topic(DEAD, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &broker.brokers(), "", "");
-    let server = Server::start_with(SHARDS, Some(&path), &[]);
-    let skus = skus();
-    set_stock(&server, &skus);
+    let Setup {
+        broker, server, skus, ..
+    } = setup(&[(TOPIC, PARTITIONS), (PAYMENTS, 2), (DEAD, 1)], "", "");
     let short = key_on_shard("short", 1, SHARDS);
     let mut c = server.client();
     let _: String = redis::cmd("STOCK.SET")
@@ -433,16 +464,7 @@ fn payments_drive_the_saga_and_bad_records_are_dead_lettered() {
         },
     );
     // Each order settled once, whatever was delivered twice.
-    let mut settled: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for r in &published {
-        let kind = r.value["type"].as_str().unwrap();
-        if matches!(kind, "paid" | "cancelled") {
-            settled
-                .entry(r.value["order_id"].as_str().unwrap().to_string())
-                .or_default()
-                .insert(r.value["event_id"].as_str().unwrap().to_string());
-        }
-    }
+    let settled = settlements(&published);
     assert!(
         settled.values().all(|ids| ids.len() == 1),
         "an order settled twice: {settled:?}"
@@ -512,14 +534,13 @@ fn payments_drive_the_saga_and_bad_records_are_dead_lettered() {
 #[test]
 fn payments_survive_a_kill_and_apply_once() {
     const PAYMENTS: &str = "seckill.payments";
-    let broker = Tansu::start();
-    broker.create_topic(TOPIC, PARTITIONS);
-    broker.create_topic(PAYMENTS, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &broker.brokers(), "", "");
-    let server = Server::start_with(SHARDS, Some(&path), &[]);
-    let skus = skus();
-    set_stock(&server, &skus);
+    let Setup {
+        broker,
+        server,
+        _dir: dir,
+        skus,
+    } = setup(&[(TOPIC, PARTITIONS), (PAYMENTS, 2)], "", "");
+    let path = dir.path().join("shardhub.toml");
     let mut c = server.client();
     let orders: Vec<String> = (0..600)
         .map(|i| buy_one(&mut c, &skus[i % skus.len()], &format!("k{i}")))
@@ -573,15 +594,7 @@ fn payments_survive_a_kill_and_apply_once() {
                 >= 600
         },
     );
-    let mut settled: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for r in &published {
-        if matches!(r.value["type"].as_str(), Some("paid" | "cancelled")) {
-            settled
-                .entry(r.value["order_id"].as_str().unwrap())
-                .or_default()
-                .insert(r.value["event_id"].as_str().unwrap());
-        }
-    }
+    let settled = settlements(&published);
     assert_eq!(settled.len(), 600);
     assert!(settled.values().all(|ids| ids.len() == 1), "a payment applied twice");
     assert!(
