@@ -58,6 +58,10 @@ pub enum SeckillError {
     /// The shard holds its maximum number of orders.
     #[error("order table is full")]
     OrdersFull,
+    /// The order is settled, published and old: it left the shard's memory for the order
+    /// store.
+    #[error("order archived")]
+    Archived,
     /// A logged event does not fit the state it is replayed onto: the log is damaged or was
     /// written by a different version.
     #[error("log event does not match the state: {0}")]

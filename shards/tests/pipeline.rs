@@ -652,3 +652,97 @@ fn events_that_time_out_are_sent_again_until_they_land() {
     );
     check(&records, &told);
 }
+
+/// Orders settled longer ago than `finished_orders_keep_secs` and published leave memory by
+/// whole chunks: ORDER.GET and ORDER.PAY answer -ARCHIVED, a REQID retry still gets its
+/// order id, the sale's counts are intact, and the last chunk stays.
+#[test]
+fn finished_and_published_orders_leave_memory() {
+    // The broker must outlive the test: `..` would drop it here.
+    let Setup {
+        broker: _broker,
+        server,
+        skus,
+        ..
+    } = setup(
+        &[(TOPIC, PARTITIONS)],
+        "finished_orders_keep_secs = 1\nexpiry_tick_ms = 50",
+        "",
+    );
+    let sku = &skus[0];
+    let mut c = server.client();
+    let first: String = redis::cmd("SECKILL.BUY")
+        .arg(sku)
+        .arg("first")
+        .arg("REQID")
+        .arg("r-1")
+        .query(&mut c)
+        .unwrap();
+    let n = 4096 * 2 + 10;
+    let mut buys = redis::pipe();
+    for i in 1..n {
+        buys.cmd("SECKILL.BUY").arg(sku).arg(format!("u{i}"));
+    }
+    let mut ids: Vec<String> = buys.query(&mut c).unwrap();
+    ids.insert(0, first.clone());
+    let mut pays = redis::pipe();
+    for id in &ids {
+        pays.cmd("ORDER.PAY").arg(id);
+    }
+    let _: Vec<String> = pays.query(&mut c).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: redis::RedisResult<redis::Value> = redis::cmd("ORDER.GET").arg(&first).query(&mut c);
+        match got {
+            Err(e) if e.code() == Some("ARCHIVED") => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+        if std::time::Instant::now() > deadline {
+            let (_, metrics) = server.http_get("/metrics");
+            let lines: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.starts_with("shardhub_relay") || l.starts_with("shardhub_seckill_orders_"))
+                .collect();
+            panic!("the first chunk never left memory: {lines:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pay: redis::RedisResult<String> = redis::cmd("ORDER.PAY").arg(&first).query(&mut c);
+    assert_eq!(pay.unwrap_err().code(), Some("ARCHIVED"));
+    let retry: String = redis::cmd("SECKILL.BUY")
+        .arg(sku)
+        .arg("first")
+        .arg("REQID")
+        .arg("r-1")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        retry, first,
+        "a REQID retry of an archived order gets its id, not a second order"
+    );
+    assert_eq!(
+        common::order_get(&mut c, ids.last().unwrap()).state,
+        "paid",
+        "the last chunk stays"
+    );
+    assert_eq!(
+        common::stock_get(&mut c, sku).sold,
+        n as i64,
+        "the sale's counts are intact"
+    );
+    // Both full chunks go; the last one, never.
+    while common::metric_sum(&server.http_get("/metrics").1, "shardhub_seckill_orders_archived", &[]) < 8192.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second chunk never left memory"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, metrics) = server.http_get("/metrics");
+    assert_eq!(
+        common::metric_sum(&metrics, "shardhub_seckill_orders_archived", &[]),
+        8192.0
+    );
+    assert_eq!(common::metric_sum(&metrics, "shardhub_seckill_orders_live", &[]), 10.0);
+}

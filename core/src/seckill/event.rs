@@ -67,11 +67,14 @@ pub enum Event {
         state: Settlement,
         at_ms: u64,
     },
-    /// A payment for an order id this shard never handed out. Changes no stock.
+    /// A payment for an order id this shard never handed out, or for an order archived
+    /// since (`archived`: it is left to reconciliation, never refunded automatically, since it
+    /// may be the order's own payment delivered late). Changes no stock.
     PaymentUnmatched {
         id: OrderId,
         payment: PaymentRef,
         succeeded: bool,
+        archived: bool,
         at_ms: u64,
     },
 }

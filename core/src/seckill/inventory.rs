@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deadlines::Deadlines;
 use super::event::{Event, PaymentRef, Settlement};
-use super::order_book::OrderBook;
+use super::order_book::{chunk_of, LegacyOrderBook, OrderBook};
 use super::OrderId;
 use crate::error::SeckillError;
 use crate::event_sink::EventSink;
@@ -171,13 +171,23 @@ struct Snapshot {
     skus: HashMap<Bytes, Sku, RandomState>,
     orders: OrderBook,
     payments: HashMap<Bytes, OrderId, RandomState>,
+    archived: HashMap<Bytes, ArchivedUnits, RandomState>,
 }
 
-/// A snapshot written before payments were remembered.
+/// What a sale's archived orders still count for: its sold units, and each user's (under a
+/// per-user limit), so the stock equations stay checkable after they left memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct ArchivedUnits {
+    generation: u64,
+    sold: u64,
+    held: HashMap<Bytes, u64, RandomState>,
+}
+
+/// A snapshot written before payments were remembered and orders archived.
 #[derive(Deserialize)]
 struct SnapshotWithoutPayments {
     skus: HashMap<Bytes, Sku, RandomState>,
-    orders: OrderBook,
+    orders: LegacyOrderBook,
 }
 
 #[derive(Debug)]
@@ -193,6 +203,34 @@ pub struct Inventory {
     /// Payment ids already applied (paid, cancelled, refunded or unmatched), and their
     /// order: a payment event delivered again changes nothing. At most `orders_max`.
     payments: HashMap<Bytes, OrderId, RandomState>,
+    /// The payment ids of each chunk of orders (slot, chunk index), which leave with it.
+    payments_by_chunk: HashMap<(Slot, usize), Vec<Bytes>, RandomState>,
+    /// Per SKU, what its current sale's archived orders count for.
+    archived: HashMap<Bytes, ArchivedUnits, RandomState>,
+}
+
+/// Adds the paid orders of the SKUs' current sales to what their archived orders count for.
+fn count_archived(
+    skus: &HashMap<Bytes, Sku, RandomState>,
+    archived: &mut HashMap<Bytes, ArchivedUnits, RandomState>,
+    orders: &[Order],
+) {
+    for o in orders.iter().filter(|o| o.state == OrderState::Paid) {
+        let Some(s) = skus.get(&o.sku).filter(|s| s.generation == o.generation) else {
+            continue;
+        };
+        let units = archived.entry(s.name.clone()).or_default();
+        if units.generation != s.generation {
+            *units = ArchivedUnits {
+                generation: s.generation,
+                ..ArchivedUnits::default()
+            };
+        }
+        units.sold += u64::from(o.qty);
+        if s.limit > 0 {
+            *units.held.entry(o.user.clone()).or_default() += u64::from(o.qty);
+        }
+    }
 }
 
 impl Inventory {
@@ -205,6 +243,8 @@ impl Inventory {
             reserved_orders: 0,
             soldout_changes: Vec::new(),
             payments: HashMap::default(),
+            payments_by_chunk: HashMap::default(),
+            archived: HashMap::default(),
         }
     }
 
@@ -286,6 +326,11 @@ impl Inventory {
         }
         if let Some(reqid) = &buy.reqid {
             if let Some(&id) = s.reqids.get(&(buy.user.clone(), reqid.clone())) {
+                // An archived order's retry gets its id back: its QTY can no longer be checked,
+                // and it must never reserve twice.
+                if self.orders.is_archived(id) {
+                    return Ok(Bought { id, created: false });
+                }
                 let order = self
                     .orders
                     .get(id)
@@ -367,11 +412,12 @@ impl Inventory {
         }
         let state = match self.live_state(id, now_ms, sink) {
             Ok(state) => state,
-            Err(_) => {
+            Err(e) => {
                 let event = Event::PaymentUnmatched {
                     id,
                     payment,
                     succeeded,
+                    archived: e == SeckillError::Archived,
                     at_ms: now_ms,
                 };
                 self.commit(event, sink);
@@ -413,7 +459,51 @@ impl Inventory {
     fn remember_payment(&mut self, payment: &PaymentRef, id: OrderId) {
         if self.payments.len() < self.limits.orders_max {
             self.payments.insert(payment.id.clone(), id);
+            if self.orders.get(id).is_some() {
+                self.payments_by_chunk
+                    .entry(chunk_of(id))
+                    .or_default()
+                    .push(payment.id.clone());
+            }
         }
+    }
+
+    /// Lets whole chunks of orders leave memory: every order in them final and settled
+    /// before `settled_before_ms`, and `published(slot, chunk)` (the owner knows what the
+    /// relay has published). At most `chunks_max` chunks per call; returns the orders that
+    /// left, as (slot, chunk index). Their payment ids leave with them.
+    pub fn archive(
+        &mut self,
+        settled_before_ms: u64,
+        chunks_max: usize,
+        mut published: impl FnMut(Slot, usize) -> bool,
+    ) -> Vec<(Slot, usize)> {
+        let (skus, archived) = (&self.skus, &mut self.archived);
+        let gone = self.orders.archive_front(chunks_max, |slot, chunk, orders| {
+            let may_go = orders
+                .iter()
+                .all(|o| o.state != OrderState::Reserved && o.updated_ms < settled_before_ms)
+                && published(slot, chunk);
+            if may_go {
+                count_archived(skus, archived, orders);
+            }
+            may_go
+        });
+        for key in &gone {
+            for payment in self.payments_by_chunk.remove(key).unwrap_or_default() {
+                self.payments.remove(&payment);
+            }
+        }
+        gone
+    }
+
+    /// Whether `id` was handed out and has left memory since.
+    pub fn is_archived(&self, id: OrderId) -> bool {
+        self.orders.is_archived(id)
+    }
+
+    pub fn archived_len(&self) -> usize {
+        self.orders.archived_len()
     }
 
     pub fn order(&self, id: OrderId) -> Option<&Order> {
@@ -465,7 +555,13 @@ impl Inventory {
         now_ms: u64,
         sink: &mut impl EventSink<Event>,
     ) -> Result<OrderState, SeckillError> {
-        let order = self.orders.get(id).ok_or(SeckillError::NoOrder)?;
+        let Some(order) = self.orders.get(id) else {
+            return Err(if self.orders.is_archived(id) {
+                SeckillError::Archived
+            } else {
+                SeckillError::NoOrder
+            });
+        };
         if order.state == OrderState::Reserved && now_ms >= order.expires_ms {
             self.commit(self.settled(id, Settlement::Expired, now_ms, None), sink);
             return Ok(OrderState::Expired);
@@ -615,13 +711,21 @@ impl Inventory {
                 }
             }
             Event::RefundRequired { id, payment, .. } => {
-                if self.orders.get(id).is_none_or(|o| o.state == OrderState::Reserved) {
+                let refundable = match self.orders.get(id) {
+                    Some(o) => o.state != OrderState::Reserved,
+                    None => self.orders.is_archived(id),
+                };
+                if !refundable {
                     return Err(Inconsistent("refund for an order that could take the payment"));
                 }
                 self.remember_payment(&payment, id);
             }
-            Event::PaymentUnmatched { id, payment, .. } => {
-                if self.orders.get(id).is_some() {
+            // One for an archived order may find it back in memory: a restart from the whole
+            // log has every order again.
+            Event::PaymentUnmatched {
+                id, payment, archived, ..
+            } => {
+                if !archived && self.orders.get(id).is_some() {
                     return Err(Inconsistent("unmatched payment for a known order"));
                 }
                 self.remember_payment(&payment, id);
@@ -688,11 +792,13 @@ impl Inventory {
             skus: &'a HashMap<Bytes, Sku, RandomState>,
             orders: &'a OrderBook,
             payments: &'a HashMap<Bytes, OrderId, RandomState>,
+            archived: &'a HashMap<Bytes, ArchivedUnits, RandomState>,
         }
         postcard::to_allocvec(&SnapshotRef {
             skus: &self.skus,
             orders: &self.orders,
             payments: &self.payments,
+            archived: &self.archived,
         })
         .expect("encoding into a Vec")
     }
@@ -705,11 +811,18 @@ impl Inventory {
                 let old: SnapshotWithoutPayments = postcard::from_bytes(bytes)?;
                 Snapshot {
                     skus: old.skus,
-                    orders: old.orders,
+                    orders: old.orders.0,
                     payments: HashMap::default(),
+                    archived: HashMap::default(),
                 }
             }
         };
+        let mut payments_by_chunk: HashMap<(Slot, usize), Vec<Bytes>, RandomState> = HashMap::default();
+        for (payment, &id) in &snapshot.payments {
+            if snapshot.orders.get(id).is_some() {
+                payments_by_chunk.entry(chunk_of(id)).or_default().push(payment.clone());
+            }
+        }
         // Snapshots from before uncapped sales stopped keeping holdings may still carry them.
         for s in snapshot.skus.values_mut().filter(|s| s.limit == 0) {
             s.holdings = HashMap::default();
@@ -733,6 +846,8 @@ impl Inventory {
             reserved_orders: reserved.len(),
             soldout_changes: Vec::new(),
             payments: snapshot.payments,
+            payments_by_chunk,
+            archived: snapshot.archived,
         })
     }
 
@@ -794,8 +909,9 @@ impl Inventory {
                     s.available, s.reserved, s.sold, s.total
                 ));
             }
+            let gone = self.archived.get(name).filter(|a| a.generation == s.generation);
             let want_reserved = reserved.get(name).copied().unwrap_or(0);
-            let want_sold = sold.get(name).copied().unwrap_or(0);
+            let want_sold = sold.get(name).copied().unwrap_or(0) + gone.map_or(0, |a| a.sold);
             if s.reserved != want_reserved || s.sold != want_sold {
                 return Err(format!(
                     "{sku}: counts reserved {} sold {}, orders say {want_reserved} and {want_sold}",
@@ -803,12 +919,15 @@ impl Inventory {
                 ));
             }
             for (user, units) in &s.holdings {
-                let want = held.get(&(name, user)).copied().unwrap_or(0);
+                let want = held.get(&(name, user)).copied().unwrap_or(0)
+                    + gone.and_then(|a| a.held.get(user)).copied().unwrap_or(0);
                 if *units != want || *units == 0 {
                     return Err(format!("{sku}: holding {units} for a user whose orders say {want}"));
                 }
             }
-            let holders = held.keys().filter(|(k, _)| *k == name).count();
+            let live_holders = held.keys().filter(|(k, _)| *k == name).map(|(_, u)| *u);
+            let archived_holders = gone.iter().flat_map(|a| a.held.keys());
+            let holders = live_holders.chain(archived_holders).collect::<HashSet<_>>().len();
             if holders != s.holdings.len() {
                 return Err(format!("{sku}: {} holdings for {holders} holders", s.holdings.len()));
             }
@@ -818,11 +937,20 @@ impl Inventory {
 
     /// The same state, ignoring bounds and pending hint changes (for replay tests). Deadlines
     /// follow from the orders, which `check_invariants` checks.
+    /// Like [`Inventory::same_state`] for `other`'s live orders (those it archived may still
+    /// be here, as after a restart from the whole log).
+    pub fn same_live_state(&self, other: &Inventory) -> bool {
+        self.skus == other.skus
+            && self.reserved_orders == other.reserved_orders
+            && other.orders.iter().all(|(id, o)| self.orders.get(id) == Some(o))
+    }
+
     pub fn same_state(&self, other: &Inventory) -> bool {
         self.skus == other.skus
             && self.orders == other.orders
             && self.reserved_orders == other.reserved_orders
             && self.payments == other.payments
+            && self.archived == other.archived
     }
 }
 
@@ -864,14 +992,19 @@ mod tests {
             slot: 1,
         };
         inv.buy(buy, 0, &mut log).unwrap();
+        // Then a book was each slot's whole run of orders.
         #[derive(Serialize)]
         struct Old<'a> {
             skus: &'a HashMap<Bytes, Sku, RandomState>,
-            orders: &'a OrderBook,
+            orders: HashMap<Slot, Vec<Order>>,
+        }
+        let mut runs: HashMap<Slot, Vec<Order>> = HashMap::new();
+        for (id, order) in inv.orders.iter() {
+            runs.entry(id.slot).or_default().push(order.clone());
         }
         let old = postcard::to_allocvec(&Old {
             skus: &inv.skus,
-            orders: &inv.orders,
+            orders: runs,
         })
         .unwrap();
         assert!(Inventory::restore(&old, limits).unwrap().same_state(&inv));

@@ -23,5 +23,6 @@ mod proptests;
 
 pub use event::{Event, PaymentRef, Settlement};
 pub use inventory::{Bought, Buy, Inventory, InventoryLimits, Order, OrderState, PaymentOutcome, StockView, UNITS_MAX};
+pub use order_book::{chunk_of, CHUNK_ORDERS};
 pub use order_id::OrderId;
 pub use outbox::{outbox_key, outbox_value, EventId, OUTBOX_SCHEMA_VERSION};

@@ -74,6 +74,9 @@ struct Json<'a> {
     amount: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
+    /// Why a payment is unmatched when its order did exist: `archived`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl<'a> Json<'a> {
@@ -102,6 +105,7 @@ impl<'a> Json<'a> {
             payment_id_hex: None,
             amount: None,
             status: None,
+            reason: None,
         }
     }
 
@@ -228,9 +232,11 @@ pub fn outbox_value(event: &Event, id: EventId, out: &mut Vec<u8>) {
             id: order,
             payment,
             succeeded,
+            archived,
             at_ms,
         } => {
             let mut j = Json::new(id, "payment_unmatched").payment(payment);
+            j.reason = archived.then_some("archived");
             j.order_id = Some(order.to_string());
             j.at_ms = Some(*at_ms);
             j.status = Some(if *succeeded { "succeeded" } else { "failed" });

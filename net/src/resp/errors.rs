@@ -29,6 +29,7 @@ pub const REQID_MISMATCH: &str = "ERR REQID was used for a different QTY";
 pub const BELOW_ZERO: &str = "ERR stock would go below zero";
 pub const SKUS_FULL: &str = "ERR sku table full";
 pub const ORDERS_FULL: &str = "ERR order table full";
+pub const ARCHIVED: &str = "ARCHIVED order archived; read it from the order store";
 pub const LOG_FAILED: &str = "ERR seckill log write failed; writes refused until restart";
 
 /// Longest quoted piece of user input Redis puts in an error.

@@ -48,6 +48,7 @@ pub const HOT_KEYS: &[&str] = &[
     "seckill.snapshot_log_bytes",
     "seckill.log_pending_max",
     "seckill.metrics_skus_max",
+    "seckill.finished_orders_keep_secs",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -262,6 +263,9 @@ pub struct SeckillConfig {
     pub log_pending_max: usize,
     /// SKUs per shard with their own metric labels; the rest are counted as "_other".
     pub metrics_skus_max: usize,
+    /// With the order pipeline on: orders settled longer ago than this, and published by the
+    /// relay, leave shard memory (ORDER.GET answers -ARCHIVED); 0 keeps them.
+    pub finished_orders_keep_secs: u64,
 }
 
 impl Default for SeckillConfig {
@@ -280,6 +284,7 @@ impl Default for SeckillConfig {
             snapshot_log_bytes: 64 * 1024 * 1024,
             log_pending_max: 65_536,
             metrics_skus_max: 1000,
+            finished_orders_keep_secs: 3600,
         }
     }
 }

@@ -66,7 +66,7 @@ impl Lane {
                 LogPosition::default()
             }
         };
-        mark.keep_from(start.segment);
+        mark.saved_at(start);
         Lane {
             shard,
             tail: LogTail::new(&dir, start),
@@ -312,7 +312,7 @@ impl Relay {
             Ok(()) => {
                 l.saved = l.published;
                 l.saved_at = Instant::now();
-                self.marks[lane].keep_from(l.saved.segment);
+                self.marks[lane].saved_at(l.saved);
             }
             Err(e) => {
                 self.marks[lane]

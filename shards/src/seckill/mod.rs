@@ -180,6 +180,7 @@ async fn expiry_timer(seckill: Rc<SeckillService>) {
         };
         monoio::time::sleep(Duration::from_millis(tick_ms)).await;
         let changes = seckill.owner.expire_tick(per_tick);
+        seckill.owner.archive_tick();
         seckill.announce(changes);
         seckill.announce(seckill.owner.take_rolled_back_hints());
         seckill.send_hints();
@@ -189,6 +190,18 @@ async fn expiry_timer(seckill: Rc<SeckillService>) {
 impl Collect for SeckillService {
     fn collect(&self, out: &mut Families) {
         self.owner.metrics.borrow().collect(out);
+        let inventory = self.owner.inventory.borrow();
+        out.gauge(
+            "shardhub_seckill_orders_live",
+            "Orders in shard memory.",
+            inventory.orders_len() as u64,
+        );
+        out.gauge(
+            "shardhub_seckill_orders_archived",
+            "Orders that left shard memory for the order store.",
+            inventory.archived_len() as u64,
+        );
+        drop(inventory);
         if let Some(mark) = self.owner.outbox_mark() {
             metrics::collect_relay(mark, out);
         }

@@ -8,15 +8,16 @@
 //! see (and act on) state that a crash could still take back.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardhub_core::seckill::{Event, Inventory, InventoryLimits, OrderId, PaymentOutcome, Settlement};
+use shardhub_core::seckill::{chunk_of, Event, Inventory, InventoryLimits, OrderId, PaymentOutcome, Settlement};
 use shardhub_core::EventSink;
+use shardhub_core::Slot;
 use shardhub_core::{SeckillError, ShardId};
 
 use super::message::{SeckillOp, SeckillReply};
@@ -24,7 +25,7 @@ use super::metrics::{SeckillMetrics, SkuEvent};
 use crate::config::{Config, Durability, SeckillConfig};
 use crate::runtime::signal::Signal;
 use crate::runtime::{unix_ms, Promise, ShardCtx};
-use crate::storage::{Journal, JournalError, OutboxMark, Recovery, TornTail};
+use crate::storage::{Journal, JournalError, LogPosition, OutboxMark, Recovery, TornTail};
 
 /// The inventory a snapshot holds.
 fn restore(inventory: &RefCell<Inventory>, state: &[u8], limits: InventoryLimits) -> Result<(), ReplayError> {
@@ -71,7 +72,14 @@ pub struct SeckillOwner {
     /// Every shard's outbox marks (this shard's is `[ctx.id]`); `None` while the pipeline is
     /// off.
     outbox: Option<Arc<[OutboxMark]>>,
+    /// Per chunk of orders (slot, chunk index): where its furthest settlement ends in the
+    /// log. Chunks settled only before this start have none: `replay_end` stands for them.
+    settled_at: RefCell<HashMap<(Slot, usize), LogPosition>>,
+    replay_end: LogPosition,
 }
+
+/// Chunks of orders one tick may archive, so a tick stays short (each is 4096 orders).
+const ARCHIVE_CHUNKS_PER_TICK: usize = 8;
 
 pub fn inventory_limits(c: &SeckillConfig) -> InventoryLimits {
     InventoryLimits {
@@ -90,11 +98,21 @@ pub fn log_dir(data_dir: &Path, shard: ShardId) -> std::path::PathBuf {
 struct LogSink<'a> {
     journal: &'a Journal,
     expired: &'a mut Vec<OrderId>,
+    settled_at: &'a RefCell<HashMap<(Slot, usize), LogPosition>>,
 }
 
 impl EventSink<Event> for LogSink<'_> {
     fn record(&mut self, event: &Event) {
         self.journal.append(|out| event.encode(out));
+        if let Event::Settled { id, .. } = event {
+            // The furthest settlement of the order's chunk: the chunk may leave memory once the
+            // relay's saved position is past it.
+            let key = chunk_of(*id);
+            let at = self.journal.appended_position();
+            let mut marks = self.settled_at.borrow_mut();
+            let mark = marks.entry(key).or_insert(at);
+            *mark = (*mark).max(at);
+        }
         if let Event::Expired { id, .. }
         | Event::Settled {
             id,
@@ -130,6 +148,7 @@ impl SeckillOwner {
         })?;
         // Hints are announced afresh from the replayed state, not from the history.
         inventory.take_soldout_changes().for_each(drop);
+        let journal_end = journal.appended_position();
         let owner = SeckillOwner {
             durability: config.seckill.durability,
             ctx,
@@ -142,6 +161,8 @@ impl SeckillOwner {
             rolled_back: Cell::new(false),
             rolled_back_hints: RefCell::new(Vec::new()),
             outbox,
+            settled_at: RefCell::new(HashMap::new()),
+            replay_end: journal_end,
         };
         // Everything replayed is on disk: the relay may publish it.
         owner.mark_committed();
@@ -206,6 +227,7 @@ impl SeckillOwner {
         let mut sink = LogSink {
             journal: &self.journal,
             expired: &mut expired,
+            settled_at: &self.settled_at,
         };
         let mut metrics = self.metrics.borrow_mut();
         match op {
@@ -260,6 +282,7 @@ impl SeckillOwner {
             }
             SeckillOp::OrderGet(id) => match inventory.order(id) {
                 Some(order) => SeckillReply::Order(Box::new(order.clone())),
+                None if inventory.is_archived(id) => SeckillReply::Refused(SeckillError::Archived),
                 None => SeckillReply::Refused(SeckillError::NoOrder),
             },
         }
@@ -316,6 +339,31 @@ impl SeckillOwner {
         }
     }
 
+    /// Lets chunks of orders leave memory: settled more than `finished_orders_keep_secs` ago
+    /// and published (the chunk's furthest settlement before the relay's saved position).
+    /// Only with the pipeline on: without a relay nothing is published.
+    pub fn archive_tick(&self) {
+        let keep_secs = self.ctx.config().seckill.finished_orders_keep_secs;
+        let Some(mark) = self.outbox_mark() else { return };
+        if keep_secs == 0 || self.journal.failed() {
+            return;
+        }
+        let saved = mark.saved();
+        let before_ms = unix_ms().saturating_sub(keep_secs.saturating_mul(1000));
+        let gone = {
+            let settled_at = self.settled_at.borrow();
+            self.inventory
+                .borrow_mut()
+                .archive(before_ms, ARCHIVE_CHUNKS_PER_TICK, |slot, chunk| {
+                    settled_at.get(&(slot, chunk)).copied().unwrap_or(self.replay_end) <= saved
+                })
+        };
+        let mut settled_at = self.settled_at.borrow_mut();
+        for key in &gone {
+            settled_at.remove(key);
+        }
+    }
+
     /// Expires due reservations (the saga's compensation step); returns the sold-out changes
     /// to announce.
     pub fn expire_tick(&self, per_tick: usize) -> Vec<(Bytes, bool)> {
@@ -328,6 +376,7 @@ impl SeckillOwner {
             let mut sink = LogSink {
                 journal: &self.journal,
                 expired: &mut expired,
+                settled_at: &self.settled_at,
             };
             inventory.expire_due(unix_ms(), per_tick, &mut sink)
         };

@@ -70,6 +70,7 @@ fn refusal(e: SeckillError) -> Reply {
         SeckillError::Overflow => errors::OVERFLOW.into(),
         SeckillError::SkusFull => errors::SKUS_FULL.into(),
         SeckillError::OrdersFull => errors::ORDERS_FULL.into(),
+        SeckillError::Archived => errors::ARCHIVED.into(),
         // The accepting shard checked QTY against the same bound; a reload in between can
         // still land here.
         SeckillError::BadQty => "ERR QTY out of range".into(),

@@ -255,6 +255,15 @@ impl Journal {
         }
     }
 
+    /// Where the records appended so far will end once written (a snapshot switches segments
+    /// only with nothing buffered, so the buffer always lands in the current segment).
+    pub fn appended_position(&self) -> LogPosition {
+        LogPosition {
+            segment: self.segment.get(),
+            offset: self.offset.get() + self.buf.borrow().len() as u64,
+        }
+    }
+
     /// Where the records an outbox may publish end: fsynced ones in sync and batch modes
     /// (so that no power loss takes back a record Kafka already has), written ones in none.
     pub fn committed_position(&self, durability: Durability) -> LogPosition {

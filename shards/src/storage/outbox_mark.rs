@@ -32,6 +32,8 @@ pub struct OutboxMark {
     acknowledged: Mutex<Option<LogPosition>>,
     /// The segment of the relay's durable position: snapshots keep it and every later one.
     keep_from_segment: AtomicU64,
+    /// The relay's durable position: everything before it is in Kafka.
+    saved: Mutex<LogPosition>,
     /// Acknowledged log bytes the relay has not yet seen acknowledged by Kafka.
     unpublished_bytes: AtomicU64,
     pub stats: RelayStats,
@@ -43,6 +45,7 @@ impl Default for OutboxMark {
             acknowledged: Mutex::new(None),
             // Until the relay has said where it stands, snapshots keep every segment.
             keep_from_segment: AtomicU64::new(0),
+            saved: Mutex::new(LogPosition::default()),
             unpublished_bytes: AtomicU64::new(0),
             stats: RelayStats::default(),
         }
@@ -62,8 +65,14 @@ impl OutboxMark {
     }
 
     /// Called by the relay once its position is durable.
-    pub fn keep_from(&self, segment: u64) {
-        self.keep_from_segment.store(segment, Ordering::Release);
+    pub fn saved_at(&self, at: LogPosition) {
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        self.keep_from_segment.store(at.segment, Ordering::Release);
+    }
+
+    /// Everything before this is in Kafka.
+    pub fn saved(&self) -> LogPosition {
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The oldest segment a snapshot must not delete.
