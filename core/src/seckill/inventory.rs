@@ -168,6 +168,8 @@ pub enum PaymentOutcome {
 /// The state a snapshot keeps; deadlines are rebuilt from the orders.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
+    /// `SNAPSHOT_MAGIC`: what tells this format from the one before it.
+    magic: [u8; 4],
     skus: HashMap<Bytes, Sku, RandomState>,
     orders: OrderBook,
     payments: HashMap<Bytes, OrderId, RandomState>,
@@ -182,6 +184,11 @@ struct ArchivedUnits {
     sold: u64,
     held: HashMap<Bytes, u64, RandomState>,
 }
+
+/// The first bytes of a snapshot since orders are archived. Older snapshots start with their
+/// SKU count instead, which these bytes cannot be read as in any real table (83 SKUs whose
+/// first name starts with `K`).
+const SNAPSHOT_MAGIC: [u8; 4] = *b"SKS2";
 
 /// A snapshot written before payments were remembered and orders archived.
 #[derive(Deserialize)]
@@ -789,12 +796,14 @@ impl Inventory {
     pub fn snapshot(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct SnapshotRef<'a> {
+            magic: [u8; 4],
             skus: &'a HashMap<Bytes, Sku, RandomState>,
             orders: &'a OrderBook,
             payments: &'a HashMap<Bytes, OrderId, RandomState>,
             archived: &'a HashMap<Bytes, ArchivedUnits, RandomState>,
         }
         postcard::to_allocvec(&SnapshotRef {
+            magic: SNAPSHOT_MAGIC,
             skus: &self.skus,
             orders: &self.orders,
             payments: &self.payments,
@@ -805,16 +814,16 @@ impl Inventory {
 
     /// Rebuilds an inventory from [`Inventory::snapshot`] bytes.
     pub fn restore(bytes: &[u8], limits: InventoryLimits) -> Result<Inventory, postcard::Error> {
-        let mut snapshot: Snapshot = match postcard::from_bytes(bytes) {
-            Ok(s) => s,
-            Err(_) => {
-                let old: SnapshotWithoutPayments = postcard::from_bytes(bytes)?;
-                Snapshot {
-                    skus: old.skus,
-                    orders: old.orders.0,
-                    payments: HashMap::default(),
-                    archived: HashMap::default(),
-                }
+        let mut snapshot: Snapshot = if bytes.starts_with(&SNAPSHOT_MAGIC) {
+            postcard::from_bytes(bytes)?
+        } else {
+            let old: SnapshotWithoutPayments = postcard::from_bytes(bytes)?;
+            Snapshot {
+                magic: SNAPSHOT_MAGIC,
+                skus: old.skus,
+                orders: old.orders.0,
+                payments: HashMap::default(),
+                archived: HashMap::default(),
             }
         };
         let mut payments_by_chunk: HashMap<(Slot, usize), Vec<Bytes>, RandomState> = HashMap::default();
