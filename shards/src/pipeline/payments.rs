@@ -173,7 +173,7 @@ impl PaymentsConsumer {
     /// Reads up to a batch: waits for a first record, then takes what follows within
     /// `BATCH_WAIT`.
     fn fill(&mut self, batch: &mut Vec<Consumed>) {
-        let started = Instant::now();
+        let mut started = Instant::now();
         while batch.len() < BATCH_MAX {
             let wait = if batch.is_empty() {
                 Duration::from_millis(100)
@@ -181,14 +181,18 @@ impl PaymentsConsumer {
                 BATCH_WAIT.saturating_sub(started.elapsed())
             };
             match self.consumer.poll(wait) {
-                Some(Ok(m)) => batch.push(Consumed {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                }),
+                Some(Ok(m)) => {
+                    if batch.is_empty() {
+                        started = Instant::now();
+                    }
+                    batch.push(Consumed {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().unwrap_or_default().to_vec(),
+                    })
+                }
                 Some(Err(e)) => tracing::warn!(error = %e, "payments consumer"),
-                None if batch.is_empty() => return,
                 None => return,
             }
             if !batch.is_empty() && started.elapsed() >= BATCH_WAIT {

@@ -199,7 +199,7 @@ impl Sink {
     /// Reads up to a batch: waits for a first record, then takes what follows within
     /// `BATCH_WAIT`. A record that is not an order event is counted, logged and passed.
     fn fill(&mut self, batch: &mut Vec<Consumed>) {
-        let started = Instant::now();
+        let mut started = Instant::now();
         while batch.len() < self.args.batch_max {
             let wait = if batch.is_empty() {
                 Duration::from_millis(200)
@@ -222,6 +222,9 @@ impl Sink {
                     order_event::SinkEvent::Skip
                 }
             };
+            if batch.is_empty() {
+                started = Instant::now();
+            }
             batch.push(Consumed {
                 partition: message.partition(),
                 offset: message.offset(),
