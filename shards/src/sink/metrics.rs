@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::metrics::exposition::render;
+use crate::metrics::{Families, Kind, Sample, Scope};
+
 /// Bound on a request head the metrics listener reads.
 const REQUEST_BYTES_MAX: usize = 8192;
 
@@ -44,8 +47,10 @@ impl rdkafka::ClientContext for WatermarkContext {
 impl rdkafka::consumer::ConsumerContext for WatermarkContext {}
 
 impl SinkStats {
+    /// The families, written by the server's own Prometheus writer (one process, no shard
+    /// label).
     fn render(&self) -> String {
-        let mut out = String::new();
+        let mut families = Families::default();
         for (name, help, value) in [
             (
                 "shardhub_sink_events_total",
@@ -68,24 +73,31 @@ impl SinkStats {
                 self.db_errors_total.load(Relaxed),
             ),
         ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            families
+                .push(name, Kind::Counter, help, Scope::Process)
+                .push(Sample::int(Vec::new(), value));
+        }
+        let lag = families.push(
+            "shardhub_sink_lag_events",
+            Kind::Gauge,
+            "Records in the topic not yet applied.",
+            Scope::Process,
+        );
+        for &(partition, behind) in self.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            lag.push(Sample::int(
+                vec![("partition", partition.to_string())],
+                behind.max(0) as u64,
             ));
         }
-        out.push_str("# HELP shardhub_sink_lag_events Records in the topic not yet applied.\n");
-        out.push_str("# TYPE shardhub_sink_lag_events gauge\n");
-        for (partition, lag) in self.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            out.push_str(&format!(
-                "shardhub_sink_lag_events{{partition=\"{partition}\"}} {lag}\n"
-            ));
-        }
-        out.push_str("# HELP shardhub_sink_last_commit_ms Unix ms of the last committed batch.\n");
-        out.push_str("# TYPE shardhub_sink_last_commit_ms gauge\n");
-        out.push_str(&format!(
-            "shardhub_sink_last_commit_ms {}\n",
-            self.last_commit_ms.load(Relaxed)
-        ));
-        out
+        families
+            .push(
+                "shardhub_sink_last_commit_ms",
+                Kind::Gauge,
+                "Unix ms of the last committed batch.",
+                Scope::Process,
+            )
+            .push(Sample::int(Vec::new(), self.last_commit_ms.load(Relaxed).max(0) as u64));
+        render(&[], &families)
     }
 }
 
@@ -121,4 +133,22 @@ fn answer(mut stream: TcpStream, stats: &SinkStats) {
         "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_families_are_written_without_a_shard_label() {
+        let stats = SinkStats::default();
+        stats.events_total.store(7, Relaxed);
+        *stats.lag.lock().unwrap() = vec![(1, 5)];
+        let text = stats.render();
+        assert!(
+            text.contains("# TYPE shardhub_sink_events_total counter\nshardhub_sink_events_total 7\n"),
+            "{text}"
+        );
+        assert!(text.contains("shardhub_sink_lag_events{partition=\"1\"} 5\n"), "{text}");
+    }
 }
