@@ -6,13 +6,16 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use shardhub_net::resp::encode_request;
+
 /// How long one batch's replies may take before the link is dropped and the batch retried.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct OwnerLink {
     addr: SocketAddr,
     conn: Option<(TcpStream, BufReader<TcpStream>)>,
-    out: Vec<u8>,
+    out: BytesMut,
 }
 
 /// One ORDER.PAYMENT.
@@ -28,7 +31,7 @@ impl OwnerLink {
         OwnerLink {
             addr,
             conn: None,
-            out: Vec::new(),
+            out: BytesMut::new(),
         }
     }
 
@@ -54,9 +57,9 @@ impl OwnerLink {
         for c in commands {
             let status = if c.succeeded { "succeeded" } else { "failed" };
             let amount = c.amount.to_string();
-            encode(
-                &mut self.out,
+            encode_request(
                 &["ORDER.PAYMENT", &c.order, c.payment_id, status, &amount],
+                &mut self.out,
             );
         }
         stream.write_all(&self.out)?;
@@ -70,16 +73,6 @@ impl OwnerLink {
             replies.push(line.trim_end().to_string());
         }
         Ok(replies)
-    }
-}
-
-/// A RESP array of bulk strings.
-fn encode(out: &mut Vec<u8>, args: &[&str]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
 }
 
