@@ -8,7 +8,8 @@
 #      with the relay's settings (`shardhub-bench kafka-produce`) to the same broker;
 #   3. end to end, a BUY's reply to its row committed in PostgreSQL by `shardhub sink`, p50
 #      and p99 at a steady BENCH_RATE (default 10000) BUYs per second
-#      (`shardhub-bench pipeline-latency`), with a private PostgreSQL cluster.
+#      (`shardhub-bench pipeline-latency`), with a private PostgreSQL cluster, split at Kafka:
+#      reply -> relay send, send -> readable by a consumer, readable -> row committed.
 #
 #   scripts/bench-pipeline.sh [SECONDS_PER_RUN] [ROUNDS]      (defaults 5 and 3)
 #
@@ -129,7 +130,7 @@ pids+=($!)
 wait_ping "$port" "${pids[-1]}"
 redis-cli -p "$port" STOCK.SET sku:latency 1000000000 >/dev/null
 taskset -c 0 "$B" pipeline-latency --addr 127.0.0.1:"$port" --postgres "$pgurl" --rate "$rate" \
-  --duration "$secs" --json >"$out/e2e.json"
+  --duration "$secs" --brokers 127.0.0.1:"$kport" --topic e2e.orders --json >"$out/e2e.json"
 
 python3 - "$out/cpu.jsonl" "$before" "$after" "$t0" "$t1" "$out/produce.json" "$out/e2e.json" <<'PY'
 import json, statistics, sys
@@ -160,5 +161,9 @@ e2e = json.load(open(sys.argv[7]))
 print(f"end to end at {e2e['buys_per_sec']:.0f} BUY/s ({e2e['orders']} orders, {e2e['stored']} in PostgreSQL): "
       f"BUY reply -> row committed p50 {e2e['p50_us'] / 1000:.1f} ms, p99 {e2e['p99_us'] / 1000:.1f} ms, "
       f"max {e2e['max_us'] / 1000:.1f} ms")
+print(f"  split over the {e2e['seen_in_kafka']} orders read back from Kafka (p50 / p99 ms): " + ", ".join(
+    f"{name} {e2e[key]['p50_us'] / 1000:.1f} / {e2e[key]['p99_us'] / 1000:.1f}"
+    for name, key in (("reply -> relay send", "relay"), ("send -> readable in Kafka", "broker"),
+                      ("readable -> row committed", "sink"))))
 PY
 echo "raw results: $out"

@@ -2,10 +2,17 @@
 //! committed in PostgreSQL by `shardhub sink`, at a steady rate. BUYs go out paced from a few
 //! connections, one at a time each; every reply's time is noted; then the rows' `stored_us`
 //! (the sink's clock_timestamp() at insert, the same host's clock) give each order's latency.
+//!
+//! With `--brokers`, the path is also split at Kafka: a consumer of the orders topic (every
+//! partition, from its end when the run starts) notes when each `reserved` event reaches it,
+//! and the event's CreateTime says when the relay handed it to its producer. So each order's
+//! time is cut into reply -> relay send, relay send -> readable in Kafka, readable -> row
+//! committed (the sink's own fetch and batch).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -34,6 +41,11 @@ pub struct LatencyArgs {
     /// The SKU to buy (stock must be set; the bench does not set it).
     #[arg(long, default_value = "sku:latency")]
     sku: String,
+    /// Kafka bootstrap servers: split the latency at the orders topic.
+    #[arg(long)]
+    brokers: Option<String>,
+    #[arg(long, default_value = "seckill.orders")]
+    topic: String,
     /// How long to wait for the last rows after the load stops.
     #[arg(long, default_value_t = 60)]
     drain_secs: u64,
@@ -102,20 +114,111 @@ fn buyer(args: &LatencyArgs, index: u64) -> Result<Vec<(String, i64)>, BenchErro
     Ok(replies)
 }
 
+/// When each order's `reserved` event was created by the relay and read by this consumer
+/// (unix µs).
+struct Seen {
+    created_us: i64,
+    read_us: i64,
+}
+
+/// Reads the orders topic from its end until `stop`, noting each `reserved` event.
+fn watch_topic(
+    brokers: &str,
+    topic: &str,
+    ready: &AtomicBool,
+    stop: &AtomicBool,
+) -> Result<HashMap<String, Seen>, BenchError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let kafka = |e: rdkafka::error::KafkaError| BenchError::Usage(format!("kafka: {e}"));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "shardhub-bench-latency")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("socket.nagle.disable", "true")
+        .create()
+        .map_err(kafka)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(kafka)?;
+    let mut partitions = TopicPartitionList::new();
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        partitions
+            .add_partition_offset(topic, p.id(), Offset::End)
+            .map_err(kafka)?;
+    }
+    consumer.assign(&partitions).map_err(kafka)?;
+    let mut seen = HashMap::new();
+    // The first polls place the consumer at the partitions' ends before any BUY goes out.
+    for _ in 0..20 {
+        consumer.poll(Duration::from_millis(50));
+    }
+    ready.store(true, Ordering::Release);
+    while !stop.load(Ordering::Acquire) {
+        let Some(message) = consumer.poll(Duration::from_millis(20)) else {
+            continue;
+        };
+        let message = message.map_err(kafka)?;
+        let read_us = unix_us();
+        let Some(value) = message.payload() else { continue };
+        let Ok(event) = serde_json::from_slice::<serde_json::Value>(value) else {
+            continue;
+        };
+        if event["type"] != "reserved" {
+            continue;
+        }
+        if let (Some(id), Some(ms)) = (event["order_id"].as_str(), message.timestamp().to_millis()) {
+            seen.insert(
+                id.to_string(),
+                Seen {
+                    created_us: ms * 1000,
+                    read_us,
+                },
+            );
+        }
+    }
+    Ok(seen)
+}
+
+/// One stage's latencies, in µs, as p50 / p99 / max.
+fn stage(samples: impl Iterator<Item = i64>) -> Percentiles {
+    // Microseconds, up to ten minutes.
+    let mut histogram = new_histogram(600_000_000);
+    for us in samples {
+        histogram.saturating_record(us.max(0) as u64);
+    }
+    Percentiles::of(&histogram)
+}
+
 pub fn run(args: LatencyArgs) -> Result<(), BenchError> {
-    let results: Vec<Result<Vec<(String, i64)>, BenchError>> = std::thread::scope(|s| {
+    let (ready, stop) = (AtomicBool::new(args.brokers.is_none()), AtomicBool::new(false));
+    let (results, seen) = std::thread::scope(|s| {
+        let watcher = args
+            .brokers
+            .as_deref()
+            .map(|b| s.spawn(|| watch_topic(b, &args.topic, &ready, &stop)));
+        while !ready.load(Ordering::Acquire) && !watcher.as_ref().is_some_and(|w| w.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let handles: Vec<_> = (0..args.connections)
             .map(|i| {
                 let args = &args;
                 s.spawn(move || buyer(args, i))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("buyer thread")).collect()
+        let results: Vec<Result<Vec<(String, i64)>, BenchError>> =
+            handles.into_iter().map(|h| h.join().expect("buyer thread")).collect();
+        // The last events are read while the rows are awaited below; a few seconds suffice.
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, Ordering::Release);
+        (results, watcher.map(|w| w.join().expect("topic watcher")))
     });
     let mut replied: HashMap<String, i64> = HashMap::new();
     for r in results {
         replied.extend(r?);
     }
+    let seen = seen.transpose()?;
     let mut client = Client::connect(&args.postgres, NoTls).map_err(db)?;
     let ids: Vec<&String> = replied.keys().collect();
     let deadline = Instant::now() + Duration::from_secs(args.drain_secs);
@@ -131,20 +234,30 @@ pub fn run(args: LatencyArgs) -> Result<(), BenchError> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    // Microseconds, up to ten minutes.
-    let mut histogram = new_histogram(600_000_000);
-    for (id, at) in &stored {
-        histogram.saturating_record((at - replied[id]).max(0) as u64);
-    }
-    let p = Percentiles::of(&histogram);
+    let p = stage(stored.iter().map(|(id, at)| at - replied[id]));
+    let stored_at: HashMap<&str, i64> = stored.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+    let split = seen.map(|seen| {
+        let both: Vec<(&String, &Seen)> = replied.keys().filter_map(|id| Some((id, seen.get(id)?))).collect();
+        let relay = stage(both.iter().map(|(id, s)| s.created_us - replied[*id]));
+        let broker = stage(both.iter().map(|(_, s)| s.read_us - s.created_us));
+        let sink = stage(
+            both.iter()
+                .filter_map(|(id, s)| Some(stored_at.get(id.as_str())? - s.read_us)),
+        );
+        (both.len(), relay, broker, sink)
+    });
     let secs = args.duration as f64;
     let (p50, p99, max) = (p.p50, p.p99, p.max);
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"rate": args.rate, "orders": replied.len(), "stored": stored.len(),
-                "buys_per_sec": replied.len() as f64 / secs, "p50_us": p50, "p99_us": p99, "max_us": max})
-        );
+        let mut line = serde_json::json!({"rate": args.rate, "orders": replied.len(), "stored": stored.len(),
+            "buys_per_sec": replied.len() as f64 / secs, "p50_us": p50, "p99_us": p99, "max_us": max});
+        if let Some((seen, relay, broker, sink)) = &split {
+            line["seen_in_kafka"] = (*seen).into();
+            for (name, p) in [("relay", relay), ("broker", broker), ("sink", sink)] {
+                line[name] = serde_json::json!({"p50_us": p.p50, "p99_us": p.p99, "max_us": p.max});
+            }
+        }
+        println!("{line}");
     } else {
         println!(
             "{} orders at {:.0}/s, {} in PostgreSQL; BUY reply -> row committed: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -155,6 +268,21 @@ pub fn run(args: LatencyArgs) -> Result<(), BenchError> {
             p99 as f64 / 1000.0,
             max as f64 / 1000.0
         );
+        if let Some((seen, relay, broker, sink)) = &split {
+            println!("split over the {seen} orders seen in Kafka (p50 / p99 / max, ms):");
+            for (name, p) in [
+                ("BUY reply -> relay send (CreateTime, ms clock)", relay),
+                ("relay send -> readable in Kafka", broker),
+                ("readable in Kafka -> row committed", sink),
+            ] {
+                println!(
+                    "  {name}: {:.1} / {:.1} / {:.1}",
+                    p.p50 as f64 / 1000.0,
+                    p.p99 as f64 / 1000.0,
+                    p.max as f64 / 1000.0
+                );
+            }
+        }
     }
     if stored.len() < replied.len() {
         return Err(BenchError::Usage(format!(

@@ -48,6 +48,10 @@ struct Lane {
     next_seq: u64,
     /// Kafka acknowledged every record before this.
     published: LogPosition,
+    /// The shard's record count (see [`OutboxMark::acknowledge`]) at `published`: negative
+    /// while records from before this process are unpublished. Counted once the shard has
+    /// opened its log; the lag in events is the shard's count less this.
+    published_records: Option<i64>,
     /// `published` as last saved, and when.
     saved: LogPosition,
     saved_at: Instant,
@@ -75,6 +79,7 @@ impl Lane {
             pending: VecDeque::new(),
             next_seq: 0,
             published: start,
+            published_records: None,
             saved: start,
             saved_at: Instant::now(),
             retry_at: None,
@@ -100,6 +105,9 @@ impl Lane {
             let sent = self.pending.pop_front().expect("checked above");
             debug_assert!(sent.end > self.published, "positions only move forward");
             self.published = sent.end;
+            if let Some(n) = &mut self.published_records {
+                *n += 1;
+            }
         }
     }
 }
@@ -328,14 +336,22 @@ impl Relay {
     fn report(&mut self, lane: usize) {
         let l = &mut self.lanes[lane];
         let mark = &self.marks[lane];
-        let Some(upto) = mark.acknowledged() else { return };
+        let Some((upto, records)) = mark.acknowledged_records() else {
+            return;
+        };
         let behind = unpublished_bytes(&l.dir, l.published, upto);
         mark.set_unpublished_bytes(behind);
         if behind == 0 {
             l.caught_up_at = Instant::now();
         }
         let stats = &mark.stats;
-        stats.lag_events.store(l.pending.len() as u64, Ordering::Relaxed);
+        let at = *l
+            .published_records
+            .get_or_insert_with(|| records as i64 - count_records(&l.dir, l.published, upto, l.shard));
+        stats
+            .lag_events
+            .store((records as i64 - at).max(0) as u64, Ordering::Relaxed);
+        stats.in_flight_events.store(l.pending.len() as u64, Ordering::Relaxed);
         stats
             .lag_ms
             .store(l.caught_up_at.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -346,6 +362,17 @@ impl Relay {
 /// number (at most `in_flight_events_max` < 2^32 are pending, so they are unambiguous).
 fn opaque(shard: u16, epoch: u16, seq: u64) -> usize {
     ((shard as usize) << 48) | ((epoch as usize) << 32) | (seq as u32 as usize)
+}
+
+/// Records from `from` to `upto`: read once per start, for the lag of the backlog a restart
+/// found. A log that cannot be read counts none (the relay itself reports the error).
+fn count_records(dir: &std::path::Path, from: LogPosition, upto: LogPosition, shard: u16) -> i64 {
+    let mut n = 0i64;
+    if let Err(e) = LogTail::new(dir, from).read(upto, usize::MAX, |_, _, _| n += 1) {
+        tracing::warn!(shard, error = %e, "relay lag in events counts only records from now on");
+        return 0;
+    }
+    n
 }
 
 /// Log bytes from `from` to `upto`, across segments.

@@ -198,6 +198,12 @@ pub fn collect_relay(mark: &OutboxMark, out: &mut Families) {
             "shardhub_relay_in_flight_events",
             Kind::Gauge,
             "Events handed to the producer and not yet acknowledged.",
+            s.in_flight_events.load(Relaxed),
+        ),
+        (
+            "shardhub_relay_lag_events",
+            Kind::Gauge,
+            "Committed log records Kafka has not acknowledged, counting the backlog a restart found.",
             s.lag_events.load(Relaxed),
         ),
     ] {

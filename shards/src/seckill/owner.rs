@@ -183,7 +183,8 @@ impl SeckillOwner {
     /// Tells the relay how far the log may be published.
     fn mark_committed(&self) {
         if let Some(mark) = self.outbox_mark() {
-            mark.acknowledge(self.journal.committed_position(self.durability));
+            let (upto, records) = self.journal.committed(self.durability);
+            mark.acknowledge(upto, records);
         }
     }
 

@@ -265,15 +265,19 @@ impl Journal {
     }
 
     /// Where the records an outbox may publish end: fsynced ones in sync and batch modes
-    /// (so that no power loss takes back a record Kafka already has), written ones in none.
-    pub fn committed_position(&self, durability: Durability) -> LogPosition {
-        LogPosition {
+    /// (so that no power loss takes back a record Kafka already has), written ones in none;
+    /// with the number of those records this process appended (the relay counts its lag in
+    /// events against it).
+    pub fn committed(&self, durability: Durability) -> (LogPosition, u64) {
+        let (offset, records) = match durability {
+            Durability::Sync | Durability::Batch => (self.synced_offset.get(), self.synced()),
+            Durability::None => (self.offset.get(), self.written()),
+        };
+        let at = LogPosition {
             segment: self.segment.get(),
-            offset: match durability {
-                Durability::Sync | Durability::Batch => self.synced_offset.get(),
-                Durability::None => self.offset.get(),
-            },
-        }
+            offset,
+        };
+        (at, records)
     }
 
     /// The flusher's wait: until records are appended (`wake` is raised), or, in batch mode

@@ -20,6 +20,8 @@ pub struct RelayStats {
     pub publish_errors_total: AtomicU64,
     /// Records acknowledged in the log and not yet acknowledged by Kafka.
     pub lag_events: AtomicU64,
+    /// Records handed to the producer and not yet acknowledged by Kafka.
+    pub in_flight_events: AtomicU64,
     /// Milliseconds since the relay last had nothing left to publish.
     pub lag_ms: AtomicU64,
     /// Segments that were gone before the relay read them (a relay turned on after the log
@@ -28,8 +30,9 @@ pub struct RelayStats {
 }
 
 pub struct OutboxMark {
-    /// The end of the last acknowledged record; `None` until the shard opened its log.
-    acknowledged: Mutex<Option<LogPosition>>,
+    /// The end of the last acknowledged record, and how many records this process's shard
+    /// acknowledged up to it; `None` until the shard opened its log.
+    acknowledged: Mutex<Option<(LogPosition, u64)>>,
     /// The segment of the relay's durable position: snapshots keep it and every later one.
     keep_from_segment: AtomicU64,
     /// The relay's durable position: everything before it is in Kafka.
@@ -53,14 +56,23 @@ impl Default for OutboxMark {
 }
 
 impl OutboxMark {
-    /// Called by the shard when more of its log is acknowledged.
-    pub fn acknowledge(&self, upto: LogPosition) {
+    /// Called by the shard when more of its log is acknowledged: `records` counts the records
+    /// it acknowledged since it opened the log, up to `upto`.
+    pub fn acknowledge(&self, upto: LogPosition, records: u64) {
         let mut at = self.acknowledged.lock().unwrap_or_else(|e| e.into_inner());
-        debug_assert!(at.is_none_or(|a| a <= upto), "acknowledgements only move forward");
-        *at = Some(upto);
+        debug_assert!(
+            at.is_none_or(|(a, n)| a <= upto && n <= records),
+            "acknowledgements only move forward"
+        );
+        *at = Some((upto, records));
     }
 
     pub fn acknowledged(&self) -> Option<LogPosition> {
+        self.acknowledged_records().map(|(at, _)| at)
+    }
+
+    /// The acknowledged end with the shard's record count at it.
+    pub fn acknowledged_records(&self) -> Option<(LogPosition, u64)> {
         *self.acknowledged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
