@@ -9,6 +9,10 @@ use shardhub::config::{Config, Overrides};
 use shardhub::runtime::logging;
 use shardhub::server;
 
+/// jemalloc: see `shardhub::runtime::allocator` for why.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A shard-per-core server for flash sales (RESP), IoT devices (MQTT) and light wallets (HTTP).
 #[derive(Parser)]
 #[command(name = "shardhub", version, about)]

@@ -44,6 +44,20 @@ fn health_readiness_and_metrics() {
         "{text}"
     );
     assert!(text.contains("shardhub_ready 1"));
+    // The server runs on jemalloc and reports it: what it holds fits in the pages it keeps
+    // active, which fit in what it maps, which fits in the process's RSS.
+    let allocator = |name: &str| common::metric_sum(&text, &format!("shardhub_allocator_{name}_bytes"), &[]) as u64;
+    let (allocated, active, resident) = (allocator("allocated"), allocator("active"), allocator("resident"));
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap();
+    assert!(
+        0 < allocated && allocated <= active && active <= resident && resident <= rss_kib * 1024,
+        "allocated {allocated}, active {active}, resident {resident}, rss {rss_kib} KiB"
+    );
 
     let (status, body) = server.http_get("/nope");
     assert_eq!(status, 404);

@@ -78,6 +78,34 @@ impl AdminService {
                 Scope::Process,
             )
             .push(Sample::int(Vec::new(), u64::from(self.readiness().is_ok())));
+        if let Some(a) = crate::runtime::allocator::stats() {
+            for (name, help, value) in [
+                (
+                    "shardhub_allocator_allocated_bytes",
+                    "Bytes the server holds from its allocator (jemalloc).",
+                    a.allocated,
+                ),
+                (
+                    "shardhub_allocator_active_bytes",
+                    "Bytes in allocator pages holding at least one allocation.",
+                    a.active,
+                ),
+                (
+                    "shardhub_allocator_resident_bytes",
+                    "Physical memory the allocator maps: its share of RSS.",
+                    a.resident,
+                ),
+                (
+                    "shardhub_allocator_retained_bytes",
+                    "Address space the allocator returned to the system but keeps reserved (not in RSS).",
+                    a.retained,
+                ),
+            ] {
+                process
+                    .push(name, Kind::Gauge, help, Scope::Process)
+                    .push(Sample::int(Vec::new(), value));
+            }
+        }
         render(&shards, &process)
     }
 }

@@ -11,6 +11,7 @@
 //!   [`rlimits`].
 
 pub mod accept;
+pub mod allocator;
 pub mod answer;
 pub mod clock;
 pub mod context;
