@@ -35,6 +35,8 @@ pub enum ServerError {
     Data(#[from] JournalError),
     #[error("wallet: {0}")]
     Wallet(#[from] WalletStartError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("order pipeline: {0}")]
     Pipeline(#[source] crate::pipeline::PipelineError),
     #[error("cannot create data directory {path}: {source}")]

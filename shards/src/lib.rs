@@ -29,4 +29,5 @@ pub mod server;
 pub mod shard;
 pub mod sink;
 pub mod storage;
+pub mod tls;
 pub mod wallet;

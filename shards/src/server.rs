@@ -15,6 +15,7 @@ use crate::runtime::shared::{Ports, Shared};
 use crate::runtime::sidecar::{self, ReloadContext};
 use crate::shard::{self, ShardListeners, ShardStart, ShardWire, StartReport};
 use crate::storage::OutboxMark;
+use crate::tls::TlsListeners;
 use crate::wallet::WalletShared;
 
 /// How long shards may take to build their runtimes and start listening.
@@ -47,6 +48,26 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let resp = bind_reuseport("RESP", &config.listen.resp, shard_count, backlog)?;
     let mqtt = bind_reuseport("MQTT", &config.listen.mqtt, shard_count, backlog)?;
     let http = bind_reuseport("HTTP", &config.listen.http, shard_count, backlog)?;
+    // The certificates are read before anything listens: a bad one stops the start.
+    let tls = TlsListeners::load(&config)?;
+    let bind_tls = |name: &'static str, addr: &str| -> Result<Vec<Option<std::net::TcpListener>>, ServerError> {
+        Ok(match addr {
+            "" => (0..shard_count).map(|_| None).collect(),
+            addr => bind_reuseport(name, addr, shard_count, backlog)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        })
+    };
+    let resps = bind_tls("RESP over TLS", &config.listen.resps)?;
+    let https = bind_tls("HTTPS", &config.listen.https)?;
+    let tls_addr = |l: &[Option<std::net::TcpListener>]| {
+        l[0].as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    };
+    let (resps_addr, https_addr) = (tls_addr(&resps), tls_addr(&https));
     let ports = Ports {
         resp: resp[0].local_addr().map(|a| a.port()).unwrap_or(0),
         http: http[0].local_addr().map(|a| a.port()).unwrap_or(0),
@@ -59,13 +80,17 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let shared = Arc::new(Shared::new(config.clone(), shard_count, doorbells, ports));
     let (drain_tx, drain_rx) = mpsc::channel();
     let reloaded_wallet = wallet.clone();
+    let reloaded_tls = tls.clone();
     let reload = ReloadContext {
         shared: shared.clone(),
         path: args.config_path,
         overrides: args.overrides,
         log: Some(args.log),
         // The keys file may change while the config does not: it is read on every reload.
-        hooks: vec![Box::new(move |config: &Config| reloaded_wallet.reload(&config.wallet))],
+        hooks: vec![
+            Box::new(move |config: &Config| reloaded_wallet.reload(&config.wallet)),
+            Box::new(move |config: &Config| reloaded_tls.reload(config)),
+        ],
     };
     let sidecar = sidecar::start(SIDECAR_QUEUE_MAX, Some(reload), drain_tx).map_err(ServerError::Sidecar)?;
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
@@ -78,7 +103,14 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .into_iter()
         .zip(mqtt)
         .zip(http)
-        .map(|((resp, mqtt), http)| ShardListeners { resp, mqtt, http });
+        .zip(resps.into_iter().zip(https))
+        .map(|(((resp, mqtt), http), (resps, https))| ShardListeners {
+            resp,
+            mqtt,
+            http,
+            resps,
+            https,
+        });
     for (id, (endpoint, listeners)) in endpoints.into_iter().zip(listeners).enumerate() {
         let start = ShardStart {
             id: id as u16,
@@ -88,6 +120,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
             sidecar: sidecar.clone(),
             endpoint,
             listeners,
+            tls: tls.clone(),
             cpu: (config.server.pin_cpus && !cpus.is_empty()).then(|| cpus[id % cpus.len()]),
         };
         let started = started_tx.clone();
@@ -121,11 +154,15 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         }
         None => None,
     };
+    let watched = shared.clone();
+    tls.watch(move || watched.config.load_full());
     shared.lifecycle.set_serving();
     tracing::info!(
         resp = %resp_addr,
         http = %http_addr,
         mqtt = %mqtt_addr,
+        resps = %resps_addr,
+        https = %https_addr,
         shards = shard_count,
         "listening"
     );

@@ -30,6 +30,7 @@ use crate::runtime::sidecar::SidecarHandle;
 use crate::runtime::{MeshBusy, Peers, ReplyTo, Service, ShardCtx};
 use crate::seckill::SeckillService;
 use crate::storage::OutboxMark;
+use crate::tls::TlsListeners;
 use crate::wallet::{WalletService, WalletShared};
 
 /// How often a shard looks for a reloaded config and a drain.
@@ -40,6 +41,9 @@ pub struct ShardListeners {
     pub resp: StdTcpListener,
     pub mqtt: StdTcpListener,
     pub http: StdTcpListener,
+    /// The TLS listeners that are on.
+    pub resps: Option<StdTcpListener>,
+    pub https: Option<StdTcpListener>,
 }
 
 /// What the main thread gives a shard's thread.
@@ -53,6 +57,8 @@ pub struct ShardStart {
     pub sidecar: SidecarHandle,
     pub endpoint: MeshEndpoint<ShardWire>,
     pub listeners: ShardListeners,
+    /// The TLS listeners' live configurations.
+    pub tls: Arc<TlsListeners>,
     pub cpu: Option<core_affinity::CoreId>,
 }
 
@@ -286,7 +292,14 @@ impl Shard {
     }
 
     /// Accepts on every listener, each connection going to its protocol's driver.
-    fn listen(self: &Rc<Self>, resp: TcpListener, mqtt: TcpListener, http: TcpListener) {
+    fn listen(self: &Rc<Self>, listeners: OpenListeners, tls: Arc<TlsListeners>) {
+        let OpenListeners {
+            resp,
+            mqtt,
+            http,
+            resps,
+            https,
+        } = listeners;
         let handle = self.accept_canceller.borrow().as_ref().expect("set at start").handle();
         let front = self.resp.clone();
         monoio::spawn(accept_loop(
@@ -294,16 +307,36 @@ impl Shard {
             resp,
             Some(handle.clone()),
             move |stream, peer| {
-                monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer));
+                monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, None));
             },
         ));
+        if let Some(resps) = resps {
+            let (front, tls) = (self.resp.clone(), tls.clone());
+            monoio::spawn(accept_loop(
+                self.ctx.clone(),
+                resps,
+                Some(handle.clone()),
+                move |stream, peer| {
+                    // The configuration at accept time: a reload serves the next handshake.
+                    let config = tls.current("resps");
+                    monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, config));
+                },
+            ));
+        }
+        if let Some(https) = https {
+            let front = self.http.clone();
+            monoio::spawn(accept_loop(self.ctx.clone(), https, None, move |stream, _| {
+                let config = tls.current("https");
+                monoio::spawn(crate::http::conn::serve(front.clone(), stream, config));
+            }));
+        }
         let broker = self.services.mqtt.clone();
         monoio::spawn(accept_loop(self.ctx.clone(), mqtt, Some(handle), move |stream, _| {
             monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream));
         }));
         let front = self.http.clone();
         monoio::spawn(accept_loop(self.ctx.clone(), http, None, move |stream, _| {
-            monoio::spawn(crate::http::conn::serve(front.clone(), stream));
+            monoio::spawn(crate::http::conn::serve(front.clone(), stream, None));
         }));
     }
 
@@ -377,14 +410,26 @@ pub fn run(start: ShardStart, started: SyncSender<StartReport>) {
     });
 }
 
+/// A shard's listeners on its runtime.
+struct OpenListeners {
+    resp: TcpListener,
+    mqtt: TcpListener,
+    http: TcpListener,
+    resps: Option<TcpListener>,
+    https: Option<TcpListener>,
+}
+
 /// Takes over the listeners and assembles the shard.
 fn open(start: ShardStart, driver: &'static str) -> Result<Rc<Shard>, ShardStartError> {
     let listener = |l| TcpListener::from_std(l).map_err(ShardStartError::Listener);
-    let (resp, mqtt, http) = (
-        listener(start.listeners.resp)?,
-        listener(start.listeners.mqtt)?,
-        listener(start.listeners.http)?,
-    );
+    let l = start.listeners;
+    let listeners = OpenListeners {
+        resp: listener(l.resp)?,
+        mqtt: listener(l.mqtt)?,
+        http: listener(l.http)?,
+        resps: l.resps.map(listener).transpose()?,
+        https: l.https.map(listener).transpose()?,
+    };
     let pending_max = start.shared.config.load().limits.pending_mesh_requests_max;
     let mesh = Rc::new(Mesh::new(start.endpoint, pending_max));
     let ctx = Rc::new(ShardCtx::new(
@@ -395,6 +440,6 @@ fn open(start: ShardStart, driver: &'static str) -> Result<Rc<Shard>, ShardStart
         mesh.clone(),
     ));
     let shard = Rc::new(Shard::assemble(ctx, mesh, start.wallet, start.outbox)?);
-    shard.listen(resp, mqtt, http);
+    shard.listen(listeners, start.tls);
     Ok(shard)
 }

@@ -12,6 +12,7 @@ mod error;
 mod front;
 mod mqtt;
 mod pipeline;
+mod tls;
 mod wallet;
 
 pub use error::ConfigError;
@@ -19,6 +20,7 @@ pub use front::{HttpConfig, RespConfig};
 
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
 pub use pipeline::PipelineConfig;
+pub use tls::{TlsConfig, TlsListenerConfig};
 pub use wallet::{check_client, SecureClientConfig, WalletAuth, WalletConfig, CLIENT_ID_BYTES_MAX};
 
 /// Keys that SIGHUP or a change of the file applies without a restart. Everything else is
@@ -67,6 +69,7 @@ pub struct Config {
     pub shadow: ShadowConfig,
     pub wallet: WalletConfig,
     pub pipeline: PipelineConfig,
+    pub tls: TlsConfig,
 }
 
 /// Whether a key reloads live.
@@ -75,6 +78,7 @@ pub fn is_hot(key: &str) -> bool {
         || front::HOT_KEYS.contains(&key)
         || mqtt::HOT_KEYS.contains(&key)
         || wallet::HOT_KEYS.contains(&key)
+        || tls::is_hot(key)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,8 +116,23 @@ pub struct ListenConfig {
     pub resp: String,
     pub mqtt: String,
     pub http: String,
+    /// RESP over TLS (`[tls.resps]`); empty: off.
+    pub resps: String,
+    /// HTTPS (`[tls.https]`); empty: off.
+    pub https: String,
     /// Accept backlog of each listener (capped by net.core.somaxconn).
     pub backlog: u32,
+}
+
+impl ListenConfig {
+    /// A TLS listener's address by its name (`resps`, `https`); empty when it is off.
+    pub fn tls_address(&self, name: &str) -> &str {
+        match name {
+            "resps" => &self.resps,
+            "https" => &self.https,
+            _ => "",
+        }
+    }
 }
 
 impl Default for ListenConfig {
@@ -122,6 +141,8 @@ impl Default for ListenConfig {
             resp: "127.0.0.1:6380".into(),
             mqtt: "127.0.0.1:1883".into(),
             http: "127.0.0.1:8080".into(),
+            resps: String::new(),
+            https: String::new(),
             backlog: 4096,
         }
     }
@@ -413,6 +434,19 @@ impl Config {
                 );
             }
         }
+        for (key, value) in [
+            ("listen.resps", &self.listen.resps),
+            ("listen.https", &self.listen.https),
+        ] {
+            if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
+                return bad(
+                    key,
+                    format!("{value:?}"),
+                    "empty (off), or an IP address and port such as 0.0.0.0:6390",
+                );
+            }
+        }
+        self.tls.validate(|name| !self.listen.tls_address(name).is_empty())?;
         let l = &self.limits;
         for (key, value) in [
             ("limits.max_connections_per_shard", l.connections_per_shard_max),
@@ -698,6 +732,7 @@ impl ConfigDiff {
         };
         next.shadow = new.shadow.clone();
         next.wallet = WalletConfig::reloaded(&running.wallet, &new.wallet);
+        next.tls = new.tls.clone();
         (diff, next)
     }
 }

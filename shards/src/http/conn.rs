@@ -3,18 +3,20 @@
 //! (`/v1/wallets`, `/v1/secure`, `/v1/admin`) — and writes the answers.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
+use rustls::ServerConfig;
 use shardhub_net::http::{self, HttpLimits, HttpRequest, Progress, Status};
 
 use super::HttpFront;
 use crate::mqtt::message::{MqttOp, MqttReply, ShadowAction};
 use crate::runtime::context::{Admission, Listener};
-use crate::runtime::read_buf::read_append;
 use crate::runtime::Service;
+use crate::tls::{TlsStream, Transport, HANDSHAKE_TIMEOUT};
 
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// A read buffer grown past this (a large body) is dropped once empty, so a kept-alive
@@ -29,18 +31,35 @@ const REQUESTS_PER_BATCH_MAX: usize = 64;
 /// load balancer sends it at once, and a slow client must not hold the room.
 const HEALTH_REQUEST_MS_MAX: u64 = 1000;
 
-pub async fn serve(front: Rc<HttpFront>, mut stream: TcpStream) {
+/// Serves one HTTP connection; HTTPS (the `https` listener) when `tls` is given.
+pub async fn serve(front: Rc<HttpFront>, mut stream: TcpStream, tls: Option<Arc<ServerConfig>>) {
     let ctx = front.ctx.clone();
     let admission = ctx.admit(Listener::Http);
-    match admission {
-        Admission::Refuse => {
+    if admission == Admission::Refuse {
+        // A TLS client cannot read a plain 503: it just sees the close.
+        if tls.is_none() {
             let mut out = BytesMut::new();
             http::write_json_error(&mut out, Status::ServiceUnavailable, "too many connections", false);
             let _ = stream.write_all(out).await;
-            return;
         }
-        Admission::Serve => run(&front, &mut stream).await,
-        Admission::Limited => health_only(&front, &mut stream).await,
+        return;
+    }
+    let stream = match tls {
+        None => Some(Transport::Plain(stream)),
+        Some(config) => match monoio::time::timeout(HANDSHAKE_TIMEOUT, TlsStream::accept(stream, config)).await {
+            Ok(Ok(tls)) => Some(Transport::Tls(Box::new(tls))),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "https handshake failed");
+                None
+            }
+            Err(_) => None,
+        },
+    };
+    if let Some(mut stream) = stream {
+        match admission {
+            Admission::Limited => health_only(&front, &mut stream).await,
+            _ => run(&front, &mut stream).await,
+        }
     }
     ctx.connection_closed(Listener::Http, admission);
 }
@@ -59,7 +78,7 @@ enum Stop {
 /// an idle connection its idle timeout, a head from its first byte, a body from its head.
 async fn read_more(
     front: &HttpFront,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     rbuf: BytesMut,
     limits: &HttpLimits,
     started: &mut Option<(Progress, Instant)>,
@@ -80,7 +99,7 @@ async fn read_more(
     let left = Duration::from_millis(allowed_ms.min(stage_ms_max)).saturating_sub(now - since);
     let mut rbuf = rbuf;
     rbuf.reserve(READ_BUFFER_BYTES);
-    match monoio::time::timeout(left, read_append(stream, rbuf)).await {
+    match monoio::time::timeout(left, stream.read_append(rbuf)).await {
         Ok((Ok(n), buf)) if n > 0 => (Ok(()), buf),
         Ok((_, buf)) => (Err(Stop::Closed), buf),
         // The buffer went with the cancelled read; the connection closes anyway.
@@ -89,7 +108,7 @@ async fn read_more(
     }
 }
 
-async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
+async fn run(front: &Rc<HttpFront>, stream: &mut Transport) {
     let limits = HttpLimits::default();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut wbuf = BytesMut::new();
@@ -148,7 +167,7 @@ async fn run(front: &Rc<HttpFront>, stream: &mut TcpStream) {
 
 /// Writes out the responses in `wbuf`, if any, and hands the buffer back empty. A client that
 /// reads none of it for `http.idle_timeout_ms` is closed (`None`), as is a broken one.
-async fn write_responses(front: &HttpFront, stream: &mut TcpStream, wbuf: BytesMut) -> Option<BytesMut> {
+async fn write_responses(front: &HttpFront, stream: &mut Transport, wbuf: BytesMut) -> Option<BytesMut> {
     if wbuf.is_empty() {
         return Some(wbuf);
     }
@@ -163,7 +182,7 @@ async fn write_responses(front: &HttpFront, stream: &mut TcpStream, wbuf: BytesM
 }
 
 /// 408 for a request that did not arrive in time, then close.
-async fn too_slow(stream: &mut TcpStream) {
+async fn too_slow(stream: &mut Transport) {
     let mut out = BytesMut::new();
     http::write_json_error(
         &mut out,
@@ -176,7 +195,7 @@ async fn too_slow(stream: &mut TcpStream) {
 
 /// A connection over the HTTP cap, in the room kept for load balancers: one request, served
 /// only if it is a health check.
-async fn health_only(front: &Rc<HttpFront>, stream: &mut TcpStream) {
+async fn health_only(front: &Rc<HttpFront>, stream: &mut Transport) {
     let limits = HttpLimits::default();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut started = None;

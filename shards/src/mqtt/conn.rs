@@ -28,12 +28,13 @@ use shardhub_net::mqtt::{Connect, MqttStr, Packet, ProtocolVersion, Publish, QoS
 use super::acl::{self, Role};
 use super::auth::AuthRefusal;
 use super::broker::{is_shared, Broker, SessionRef};
-use super::io::{recv_some, CloseRequest, ConnIo};
+use super::io::{CloseRequest, ConnIo};
 use super::message::{MqttOp, MqttReply, SessionState, ShadowAction};
 use super::session::{Session, Will};
 use super::shadow;
 use crate::config::MqttConfig;
 use crate::runtime::context::{Admission, Listener};
+use crate::runtime::read_buf::recv_some;
 use crate::runtime::{unix_ms, Service};
 
 /// Bytes one `recv` may take: enough for many small packets per wake.

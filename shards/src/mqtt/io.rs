@@ -241,24 +241,6 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
     Ok(sent)
 }
 
-/// One non-blocking `recv` into `buf`: bytes read (0 at end of stream), None when nothing is
-/// there now, or why it failed.
-pub fn recv_some(fd: RawFd, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
-    loop {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Ok(Some(n as usize));
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EAGAIN) => return Ok(None),
-            Some(libc::EINTR) => continue,
-            _ => return Err(e),
-        }
-    }
-}
-
 /// The DISCONNECT a v5 client gets before the server closes; 3.1.1 has none.
 pub fn disconnect(version: ProtocolVersion, reason: ReasonCode) -> Option<Packet> {
     (version == ProtocolVersion::V5).then(|| {

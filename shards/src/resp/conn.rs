@@ -10,11 +10,13 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
+use rustls::ServerConfig;
 use shardhub_net::resp::{Protocol, Reply, RequestLimits, RequestParser};
 
 use crate::config::LimitsConfig;
@@ -24,8 +26,8 @@ use super::dispatch::dispatch;
 use super::front::RespFront;
 use super::session::Session;
 use crate::runtime::context::{Admission, Listener};
-use crate::runtime::read_buf::read_append;
 use crate::runtime::{Answer, Later};
+use crate::tls::{TlsStream, Transport, HANDSHAKE_TIMEOUT};
 
 /// First read buffer; it grows for large requests and shrinks back when idle.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -54,22 +56,42 @@ enum Slot {
     },
 }
 
-pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one RESP connection; over TLS (the `resps` listener) when `tls` is given.
+pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr, tls: Option<Arc<ServerConfig>>) {
     let ctx = front.ctx().clone();
     // RESP keeps no room beyond its cap: a connection is served or refused.
     if ctx.admit(Listener::Resp) != Admission::Serve {
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n".to_vec())
-            .await;
+        // A TLS client cannot read a plain refusal: it just sees the close.
+        if tls.is_none() {
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n".to_vec())
+                .await;
+        }
         return;
     }
+    let mut stream = match tls {
+        None => Transport::Plain(stream),
+        Some(config) => match monoio::time::timeout(HANDSHAKE_TIMEOUT, TlsStream::accept(stream, config)).await {
+            Ok(Ok(tls)) => Transport::Tls(Box::new(tls)),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "resp tls handshake failed");
+                ctx.connection_closed(Listener::Resp, Admission::Serve);
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "resp tls handshake timed out");
+                ctx.connection_closed(Listener::Resp, Admission::Serve);
+                return;
+            }
+        },
+    };
     let id = ctx.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
     let client = Rc::new(ClientInfo {
         id,
         addr: peer,
-        laddr: stream.local_addr().unwrap_or(peer),
-        fd: stream.as_raw_fd(),
+        laddr: stream.tcp().local_addr().unwrap_or(peer),
+        fd: stream.tcp().as_raw_fd(),
         created: now,
         state: std::cell::RefCell::new(ClientState {
             name: None,
@@ -89,7 +111,7 @@ pub async fn serve(front: Rc<RespFront>, mut stream: TcpStream, peer: SocketAddr
     ctx.connection_closed(Listener::Resp, Admission::Serve);
 }
 
-async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Session) {
+async fn run(front: &Rc<RespFront>, stream: &mut Transport, session: &mut Session) {
     let ctx = front.ctx();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     // Allocated by the first reply: a connection that never gets one costs nothing here.
@@ -192,7 +214,7 @@ async fn run(front: &Rc<RespFront>, stream: &mut TcpStream, session: &mut Sessio
 
 /// Writes out the replies in `wbuf`, if any, and hands the buffer back empty (a fresh one if
 /// it had grown past `BUFFER_KEEP_BYTES_MAX`); `None` when the connection broke.
-async fn write_replies(front: &RespFront, stream: &mut TcpStream, wbuf: BytesMut) -> Option<BytesMut> {
+async fn write_replies(front: &RespFront, stream: &mut Transport, wbuf: BytesMut) -> Option<BytesMut> {
     if wbuf.is_empty() {
         return Some(wbuf);
     }
@@ -211,7 +233,7 @@ async fn write_replies(front: &RespFront, stream: &mut TcpStream, wbuf: BytesMut
 /// `None` when the connection is done: closed, failed, or idle past the timeout.
 async fn read_request_bytes(
     front: &RespFront,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     mut rbuf: BytesMut,
     idle_timeout_secs: u64,
 ) -> Option<BytesMut> {
@@ -220,10 +242,10 @@ async fn read_request_bytes(
     }
     rbuf.reserve(READ_ROOM_BYTES_MIN);
     let (result, rbuf) = if idle_timeout_secs == 0 {
-        read_append(stream, rbuf).await
+        stream.read_append(rbuf).await
     } else {
         // Only with a timeout configured: a timer per read costs the hot path.
-        let read = read_append(stream, rbuf);
+        let read = stream.read_append(rbuf);
         match monoio::time::timeout(Duration::from_secs(idle_timeout_secs), read).await {
             Ok(read) => read,
             // Idle past `resp.idle_timeout_secs`: closed, as Redis does, without a word.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod pki;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,6 +22,8 @@ pub struct Server {
     /// Every line the server logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
     pub data_dir: tempfile::TempDir,
+    /// The line that says where it listens.
+    pub listening: String,
 }
 
 pub fn binary() -> PathBuf {
@@ -106,7 +109,13 @@ impl Server {
             mqtt_port: port_after(&line, "mqtt"),
             log,
             data_dir,
+            listening: line,
         }
+    }
+
+    /// The port of a listener by its `listen.*` name (`resps`, `https`, ...).
+    pub fn port(&self, listener: &str) -> u16 {
+        port_after(&self.listening, listener)
     }
 
     pub fn client(&self) -> redis::Connection {
