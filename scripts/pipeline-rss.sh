@@ -12,11 +12,7 @@ round=${2:-1000000}
 source scripts/lib/bench-env.sh
 out=$(mktemp -d)
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$out"
-}
+cleanup() { stop_pids; rm -rf "$out"; }
 trap cleanup EXIT
 metric() { curl -s "127.0.0.1:$http/metrics" | awk -v n="$1" '$1 ~ "^"n"[{ ]" {s += $2} END {printf "%.0f", s}'; }
 

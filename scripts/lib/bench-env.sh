@@ -24,3 +24,13 @@ wait_ping() { # port pid
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Stops every process whose pid is in the caller's $pids (resumed first, in case a test
+# stopped it) and waits for them: the body of the bench scripts' exit traps.
+stop_pids() {
+  for p in "${pids[@]}"; do
+    kill -CONT "$p" 2>/dev/null || true
+    kill "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
