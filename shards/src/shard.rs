@@ -318,16 +318,19 @@ impl Shard {
                 Some(handle.clone()),
                 move |stream, peer| {
                     // The configuration at accept time: a reload serves the next handshake.
-                    let config = tls.current("resps");
-                    monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, config));
+                    // (Always there while the listener is; never serve it in plain text.)
+                    if let Some(config) = tls.current("resps") {
+                        monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, Some(config)));
+                    }
                 },
             ));
         }
         if let Some(https) = https {
             let front = self.http.clone();
             monoio::spawn(accept_loop(self.ctx.clone(), https, None, move |stream, _| {
-                let config = tls.current("https");
-                monoio::spawn(crate::http::conn::serve(front.clone(), stream, config));
+                if let Some(config) = tls.current("https") {
+                    monoio::spawn(crate::http::conn::serve(front.clone(), stream, Some(config)));
+                }
             }));
         }
         let broker = self.services.mqtt.clone();
