@@ -11,7 +11,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: redis-server and redis-tools (the reference peer and its clients),
 # systemd (systemd-analyze verifies the unit files), gcc and make (librdkafka, the Kafka
 # client, is built from source), PostgreSQL (the order sink's tests run a private cluster),
-# openssl and curl (the TLS tests make throwaway CAs and speak HTTPS).
+# openssl, curl and mosquitto-clients (the TLS tests make throwaway CAs and speak HTTPS and
+# MQTT over TLS).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
@@ -22,6 +23,7 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq

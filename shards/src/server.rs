@@ -61,13 +61,14 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let resps = bind_tls("RESP over TLS", &config.listen.resps)?;
     let https = bind_tls("HTTPS", &config.listen.https)?;
+    let mqtts = bind_tls("MQTT over TLS", &config.listen.mqtts)?;
     let tls_addr = |l: &[Option<std::net::TcpListener>]| {
         l[0].as_ref()
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .unwrap_or_default()
     };
-    let (resps_addr, https_addr) = (tls_addr(&resps), tls_addr(&https));
+    let (resps_addr, https_addr, mqtts_addr) = (tls_addr(&resps), tls_addr(&https), tls_addr(&mqtts));
     let ports = Ports {
         resp: resp[0].local_addr().map(|a| a.port()).unwrap_or(0),
         http: http[0].local_addr().map(|a| a.port()).unwrap_or(0),
@@ -103,13 +104,14 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .into_iter()
         .zip(mqtt)
         .zip(http)
-        .zip(resps.into_iter().zip(https))
-        .map(|(((resp, mqtt), http), (resps, https))| ShardListeners {
+        .zip(resps.into_iter().zip(https).zip(mqtts))
+        .map(|(((resp, mqtt), http), ((resps, https), mqtts))| ShardListeners {
             resp,
             mqtt,
             http,
             resps,
             https,
+            mqtts,
         });
     for (id, (endpoint, listeners)) in endpoints.into_iter().zip(listeners).enumerate() {
         let start = ShardStart {
@@ -163,6 +165,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServerError> {
         mqtt = %mqtt_addr,
         resps = %resps_addr,
         https = %https_addr,
+        mqtts = %mqtts_addr,
         shards = shard_count,
         "listening"
     );

@@ -44,6 +44,7 @@ pub struct ShardListeners {
     /// The TLS listeners that are on.
     pub resps: Option<StdTcpListener>,
     pub https: Option<StdTcpListener>,
+    pub mqtts: Option<StdTcpListener>,
 }
 
 /// What the main thread gives a shard's thread.
@@ -299,6 +300,7 @@ impl Shard {
             http,
             resps,
             https,
+            mqtts,
         } = listeners;
         let handle = self.accept_canceller.borrow().as_ref().expect("set at start").handle();
         let front = self.resp.clone();
@@ -326,7 +328,7 @@ impl Shard {
             ));
         }
         if let Some(https) = https {
-            let front = self.http.clone();
+            let (front, tls) = (self.http.clone(), tls.clone());
             monoio::spawn(accept_loop(self.ctx.clone(), https, None, move |stream, _| {
                 if let Some(config) = tls.current("https") {
                     monoio::spawn(crate::http::conn::serve(front.clone(), stream, Some(config)));
@@ -334,9 +336,22 @@ impl Shard {
             }));
         }
         let broker = self.services.mqtt.clone();
-        monoio::spawn(accept_loop(self.ctx.clone(), mqtt, Some(handle), move |stream, _| {
-            monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream));
-        }));
+        monoio::spawn(accept_loop(
+            self.ctx.clone(),
+            mqtt,
+            Some(handle.clone()),
+            move |stream, _| {
+                monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream, None));
+            },
+        ));
+        if let Some(mqtts) = mqtts {
+            let (broker, tls) = (self.services.mqtt.clone(), tls.clone());
+            monoio::spawn(accept_loop(self.ctx.clone(), mqtts, Some(handle), move |stream, _| {
+                if let Some(config) = tls.current("mqtts") {
+                    monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream, Some(config)));
+                }
+            }));
+        }
         let front = self.http.clone();
         monoio::spawn(accept_loop(self.ctx.clone(), http, None, move |stream, _| {
             monoio::spawn(crate::http::conn::serve(front.clone(), stream, None));
@@ -420,6 +435,7 @@ struct OpenListeners {
     http: TcpListener,
     resps: Option<TcpListener>,
     https: Option<TcpListener>,
+    mqtts: Option<TcpListener>,
 }
 
 /// Takes over the listeners and assembles the shard.
@@ -432,6 +448,7 @@ fn open(start: ShardStart, driver: &'static str) -> Result<Rc<Shard>, ShardStart
         http: listener(l.http)?,
         resps: l.resps.map(listener).transpose()?,
         https: l.https.map(listener).transpose()?,
+        mqtts: l.mqtts.map(listener).transpose()?,
     };
     let pending_max = start.shared.config.load().limits.pending_mesh_requests_max;
     let mesh = Rc::new(Mesh::new(start.endpoint, pending_max));

@@ -120,6 +120,8 @@ pub struct ListenConfig {
     pub resps: String,
     /// HTTPS (`[tls.https]`); empty: off.
     pub https: String,
+    /// MQTT over TLS (`[tls.mqtts]`); empty: off.
+    pub mqtts: String,
     /// Accept backlog of each listener (capped by net.core.somaxconn).
     pub backlog: u32,
 }
@@ -130,6 +132,7 @@ impl ListenConfig {
         match name {
             "resps" => &self.resps,
             "https" => &self.https,
+            "mqtts" => &self.mqtts,
             _ => "",
         }
     }
@@ -143,6 +146,7 @@ impl Default for ListenConfig {
             http: "127.0.0.1:8080".into(),
             resps: String::new(),
             https: String::new(),
+            mqtts: String::new(),
             backlog: 4096,
         }
     }
@@ -437,6 +441,7 @@ impl Config {
         for (key, value) in [
             ("listen.resps", &self.listen.resps),
             ("listen.https", &self.listen.https),
+            ("listen.mqtts", &self.listen.mqtts),
         ] {
             if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
                 return bad(

@@ -1,5 +1,5 @@
 //! `[tls.<listener>]`: the certificate, key and protocol versions of each TLS listener
-//! (`listen.resps`, `listen.https`). See docs/tls.md.
+//! (`listen.resps`, `listen.https`, `listen.mqtts`). See docs/tls.md.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,8 @@ pub struct TlsConfig {
     pub resps: TlsListenerConfig,
     /// HTTPS: the admin, shadow and wallet API.
     pub https: TlsListenerConfig,
+    /// MQTT over TLS (conventionally port 8883).
+    pub mqtts: TlsListenerConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,8 +60,13 @@ impl TlsListenerConfig {
 
 impl TlsConfig {
     /// The listeners' TLS settings by name, in `listen.*` order.
-    pub fn listeners(&self) -> [(&'static str, &TlsListenerConfig); 2] {
-        [("resps", &self.resps), ("https", &self.https)]
+    pub fn listeners(&self) -> [(&'static str, &TlsListenerConfig); 3] {
+        [("resps", &self.resps), ("https", &self.https), ("mqtts", &self.mqtts)]
+    }
+
+    /// A listener's settings by its name.
+    pub fn listener(&self, name: &str) -> Option<&TlsListenerConfig> {
+        self.listeners().into_iter().find(|(n, _)| *n == name).map(|(_, l)| l)
     }
 
     /// Checks the settings of each listener that is on (`enabled(name)`): a certificate and a

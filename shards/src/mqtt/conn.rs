@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
+use rustls::ServerConfig;
 use shardhub_core::pubsub::topic::has_wildcard;
 use shardhub_net::mqtt::connection::subscribe::{unsubscribe, SubscribePlan};
 use shardhub_net::mqtt::connection::terms::{self, ConnectTerms, ServerLimits};
@@ -28,7 +29,7 @@ use shardhub_net::mqtt::{Connect, MqttStr, Packet, ProtocolVersion, Publish, QoS
 use super::acl::{self, Role};
 use super::auth::AuthRefusal;
 use super::broker::{is_shared, Broker, SessionRef};
-use super::io::{CloseRequest, ConnIo};
+use super::io::{send_some, CloseRequest, ConnIo, WriteBatch};
 use super::message::{MqttOp, MqttReply, SessionState, ShadowAction};
 use super::session::{Session, Will};
 use super::shadow;
@@ -36,6 +37,7 @@ use crate::config::MqttConfig;
 use crate::runtime::context::{Admission, Listener};
 use crate::runtime::read_buf::recv_some;
 use crate::runtime::{unix_ms, Service};
+use crate::tls::{TlsSession, TlsStream, HANDSHAKE_TIMEOUT};
 
 /// Bytes one `recv` may take: enough for many small packets per wake.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -44,43 +46,72 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
 }
 
-pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
+/// Serves one MQTT connection; over TLS (`listen.mqtts`) when `tls` is given.
+pub async fn serve(broker: Rc<Broker>, stream: TcpStream, tls: Option<Arc<ServerConfig>>) {
     let ctx = broker.ctx().clone();
     let admission = ctx.admit(Listener::Mqtt);
     if admission == Admission::Refuse {
         return;
     }
-    run(&broker, &stream, admission == Admission::Limited).await;
+    let opened = match tls {
+        None => Some((stream, None, BytesMut::new())),
+        Some(config) => match monoio::time::timeout(HANDSHAKE_TIMEOUT, TlsStream::accept(stream, config)).await {
+            Ok(Ok(tls)) => {
+                let (stream, session, early) = tls.into_parts();
+                Some((stream, Some(Rc::new(session)), early))
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "mqtt tls handshake failed");
+                None
+            }
+            Err(_) => None,
+        },
+    };
+    if let Some((stream, tls, early)) = opened {
+        let link = Link { stream, tls };
+        run(&broker, &link, early, admission == Admission::Limited).await;
+    }
     ctx.connection_closed(Listener::Mqtt, admission);
+}
+
+/// A connection's socket and, on `listen.mqtts`, its TLS session.
+struct Link {
+    stream: TcpStream,
+    tls: Option<Rc<TlsSession>>,
+}
+
+impl Link {
+    fn io(&self, version: ProtocolVersion, batch: Option<Rc<WriteBatch>>) -> Rc<ConnIo> {
+        Rc::new(ConnIo::new(self.stream.as_raw_fd(), version, batch, self.tls.clone()))
+    }
 }
 
 /// `over_cap`: the shard already serves `mqtt.connections_per_shard_max` connections, and
 /// this one only gets its CONNECT answered with 0x97.
-async fn run(broker: &Rc<Broker>, stream: &TcpStream, over_cap: bool) {
+async fn run(broker: &Rc<Broker>, link: &Link, mut rbuf: BytesMut, over_cap: bool) {
     let (connect_timeout_ms, packet_bytes_max) = {
         let c = broker.ctx().config();
         (c.mqtt.connect_timeout_ms, c.mqtt.packet_bytes_max)
     };
-    let mut rbuf = BytesMut::new();
     let first = monoio::time::timeout(
         Duration::from_millis(connect_timeout_ms),
-        read_connect(stream, &mut rbuf, packet_bytes_max),
+        read_connect(link, &mut rbuf, packet_bytes_max),
     );
     let connect = match first.await {
         Ok(Ok(connect)) => connect,
         Ok(Err(Some((version, reason)))) => {
             broker.metrics.borrow_mut().connects_refused += 1;
-            refuse(stream, version, reason);
+            link.io(version, None).send_one(terms::refusal(reason));
             return;
         }
         Ok(Err(None)) | Err(_) => return,
     };
     // Boxed, like packet handling below: an async fn's future is as large as its largest
     // state, and the connection's idle state should not carry the set-up's.
-    let Some(mut conn) = Box::pin(Connection::open(broker, stream, *connect, over_cap)).await else {
+    let Some(mut conn) = Box::pin(Connection::open(broker, link, *connect, over_cap)).await else {
         return;
     };
-    let end = conn.serve(stream, rbuf).await;
+    let end = conn.serve(&link.stream, rbuf).await;
     let io = conn.io.clone();
     conn.finish(end);
     // Before the socket closes: a DISCONNECT still pending goes out, and nothing queued
@@ -91,27 +122,49 @@ async fn run(broker: &Rc<Broker>, stream: &TcpStream, over_cap: bool) {
 /// Reads until the first packet is a whole CONNECT. Err(Some): answer CONNACK with this
 /// reason in this version; Err(None): close silently.
 async fn read_connect(
-    stream: &TcpStream,
+    link: &Link,
     rbuf: &mut BytesMut,
     packet_bytes_max: u32,
 ) -> Result<Box<Connect>, Option<(ProtocolVersion, ReasonCode)>> {
+    let fd = link.stream.as_raw_fd();
     loop {
-        if stream.readable(false).await.is_err() || !read_available(stream.as_raw_fd(), rbuf) {
-            return Err(None);
+        // A TLS client's CONNECT may have come with its handshake.
+        if !rbuf.is_empty() {
+            if let Some(connect) = terms::take_connect(rbuf, packet_bytes_max)? {
+                return Ok(connect);
+            }
         }
-        if let Some(connect) = terms::take_connect(rbuf, packet_bytes_max)? {
-            return Ok(connect);
+        // Before the connection has its writer, TLS answers (alerts) go straight out.
+        let send = |records: &[u8]| {
+            let _ = send_some(fd, records);
+        };
+        if link.stream.readable(false).await.is_err() || !read_available(fd, link.tls.as_deref(), rbuf, send) {
+            return Err(None);
         }
     }
 }
 
-/// Appends what the socket has to `rbuf`; false at end of stream or on an error.
-fn read_available(fd: i32, rbuf: &mut BytesMut) -> bool {
+/// Appends what the socket has to `rbuf`, decrypted on a TLS connection (whose answers go to
+/// `send_records`); false at end of stream or on an error.
+fn read_available(fd: i32, tls: Option<&TlsSession>, rbuf: &mut BytesMut, mut send_records: impl FnMut(&[u8])) -> bool {
     SCRATCH.with_borrow_mut(|scratch| loop {
         match recv_some(fd, scratch) {
             Ok(Some(0)) | Err(_) => return false,
             Ok(Some(n)) => {
-                rbuf.extend_from_slice(&scratch[..n]);
+                match tls {
+                    None => rbuf.extend_from_slice(&scratch[..n]),
+                    Some(tls) => {
+                        let mut records = BytesMut::new();
+                        let opened = tls.open(&scratch[..n], rbuf, &mut records);
+                        send_records(&records);
+                        match opened {
+                            // The peer's close_notify with nothing before it: done.
+                            Ok(o) if o.closed && o.plaintext == 0 => return false,
+                            Ok(_) => {}
+                            Err(_) => return false,
+                        }
+                    }
+                }
                 if n < scratch.len() {
                     return true;
                 }
@@ -119,13 +172,6 @@ fn read_available(fd: i32, rbuf: &mut BytesMut) -> bool {
             Ok(None) => return true,
         }
     })
-}
-
-/// CONNACK with an error, in the client's version, sent at once (the connection closes
-/// right after).
-fn refuse(stream: &TcpStream, version: ProtocolVersion, reason: ReasonCode) {
-    let io = Rc::new(ConnIo::new(stream.as_raw_fd(), version, None));
-    io.send_one(terms::refusal(reason));
 }
 
 /// The broker's bounds as the protocol negotiates with them.
@@ -183,10 +229,10 @@ struct Connection {
 impl Connection {
     /// Negotiates the terms, authenticates, claims the client id, takes over or creates the
     /// session, answers CONNACK and resends what was in flight.
-    async fn open(broker: &Rc<Broker>, stream: &TcpStream, connect: Connect, over_cap: bool) -> Option<Connection> {
+    async fn open(broker: &Rc<Broker>, link: &Link, connect: Connect, over_cap: bool) -> Option<Connection> {
         let limits = server_limits(&broker.ctx().config().mqtt);
         // Refusals below are sent at once: the connection closes right after them.
-        let io = Rc::new(ConnIo::new(stream.as_raw_fd(), connect.protocol_version, None));
+        let io = link.io(connect.protocol_version, None);
         let refuse = |reason: ReasonCode| {
             broker.metrics.borrow_mut().connects_refused += 1;
             io.send_one(terms::refusal(reason));
@@ -221,11 +267,7 @@ impl Connection {
         let session_present = restored.is_some();
         let session = new_session(&terms, &connect, epoch, client_id.clone(), role, restored);
         // From here on packets go through the shard's write batch.
-        let io = Rc::new(ConnIo::new(
-            stream.as_raw_fd(),
-            terms.version,
-            Some(broker.batch.clone()),
-        ));
+        let io = link.io(terms.version, Some(broker.batch.clone()));
         let session = install(broker, session, io.clone()).await?;
         broker.metrics.borrow_mut().connects_accepted += 1;
         broker.metrics.borrow_mut().connections_current += 1;
@@ -277,7 +319,8 @@ impl Connection {
                 }
                 Woke::Readable => {}
             }
-            if !read_available(stream.as_raw_fd(), &mut rbuf) {
+            let io = &self.io;
+            if !read_available(stream.as_raw_fd(), io.tls(), &mut rbuf, |r| io.send_records(r)) {
                 return End::Abnormal;
             }
             if let Some(end) = Box::pin(self.handle_buffered(&mut rbuf)).await {

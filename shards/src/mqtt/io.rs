@@ -6,6 +6,9 @@
 //! and the connection task waits for the socket to drain.
 //!
 //! A connection with nothing to send holds no buffer at all.
+//!
+//! Over TLS (`listen.mqtts`) packets are sealed into records as they are queued, so
+//! `pending` holds ciphertext in the order it must go out, and the flusher sends it as is.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
@@ -15,6 +18,7 @@ use bytes::{Buf, BytesMut};
 use shardhub_net::mqtt::{Packet, ProtocolVersion, ReasonCode};
 
 use crate::runtime::signal::Signal;
+use crate::tls::TlsSession;
 
 /// Unsent bytes one connection may hold before it counts as stuck and is closed.
 const PENDING_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -55,6 +59,8 @@ pub enum CloseRequest {
 
 pub struct ConnIo {
     fd: RawFd,
+    /// The TLS session, on `listen.mqtts`: every byte sent is sealed by it.
+    tls: Option<Rc<TlsSession>>,
     version: Cell<ProtocolVersion>,
     /// None: send at once (a refusal right before closing).
     batch: Option<Rc<WriteBatch>>,
@@ -72,9 +78,15 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(fd: RawFd, version: ProtocolVersion, batch: Option<Rc<WriteBatch>>) -> Self {
+    pub fn new(
+        fd: RawFd,
+        version: ProtocolVersion,
+        batch: Option<Rc<WriteBatch>>,
+        tls: Option<Rc<TlsSession>>,
+    ) -> Self {
         Self {
             fd,
+            tls,
             version: Cell::new(version),
             batch,
             queued: Cell::new(false),
@@ -120,7 +132,21 @@ impl ConnIo {
         };
         {
             let mut pending = self.pending.borrow_mut();
-            encode(self.version.get(), packets, &mut pending);
+            match &self.tls {
+                None => encode(self.version.get(), packets, &mut pending),
+                Some(tls) => {
+                    let sealed = ENCODE_BUF.with_borrow_mut(|buf| {
+                        buf.clear();
+                        encode(self.version.get(), packets, buf);
+                        tls.seal(buf, &mut pending)
+                    });
+                    if sealed.is_err() {
+                        self.broken.set(true);
+                        self.signal.raise();
+                        return;
+                    }
+                }
+            }
             if pending.len() > PENDING_BYTES_MAX {
                 self.broken.set(true);
                 self.signal.raise();
@@ -142,8 +168,30 @@ impl ConnIo {
         ENCODE_BUF.with_borrow_mut(|buf| {
             buf.clear();
             encode(self.version.get(), packets, buf);
-            self.write(buf);
+            match &self.tls {
+                None => self.write(buf),
+                Some(tls) => {
+                    let mut sealed = BytesMut::new();
+                    match tls.seal(buf, &mut sealed) {
+                        Ok(()) => self.write(&sealed),
+                        Err(_) => self.broken.set(true),
+                    }
+                }
+            }
         });
+    }
+
+    /// The TLS session, on `listen.mqtts`.
+    pub fn tls(&self) -> Option<&TlsSession> {
+        self.tls.as_deref()
+    }
+
+    /// Sends TLS records the session answered a read with (alerts, key updates), after what
+    /// is pending.
+    pub fn send_records(&self, records: &[u8]) {
+        if !records.is_empty() && !self.closed.get() {
+            self.write(records);
+        }
     }
 
     /// Sends what `pending` holds: from the flusher, when the socket is writable, and before
@@ -214,7 +262,7 @@ fn encode(version: ProtocolVersion, packets: &[Packet], out: &mut BytesMut) {
 }
 
 /// One non-blocking `send`: bytes taken (0 when the socket is full), or why it failed.
-fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+pub fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
     let mut sent = 0;
     while sent < bytes.len() {
         // SAFETY: `bytes[sent..]` is valid for reads of its length; `fd` is the connection's

@@ -45,7 +45,7 @@ struct Slot {
 }
 
 pub struct TlsListeners {
-    slots: [Slot; 2],
+    slots: [Slot; 3],
 }
 
 impl TlsListeners {
@@ -58,7 +58,11 @@ impl TlsListeners {
             stamps: Mutex::new((None, None)),
         };
         let listeners = TlsListeners {
-            slots: [slot("resps", &[]), slot("https", &[b"http/1.1"])],
+            slots: [
+                slot("resps", &[]),
+                slot("https", &[b"http/1.1"]),
+                slot("mqtts", &[b"mqtt"]),
+            ],
         };
         for s in &listeners.slots {
             if !config.listen.tls_address(s.name).is_empty() {
@@ -126,10 +130,7 @@ impl TlsListeners {
 }
 
 fn tls_of<'a>(config: &'a Config, name: &str) -> &'a crate::config::TlsListenerConfig {
-    match name {
-        "resps" => &config.tls.resps,
-        _ => &config.tls.https,
-    }
+    config.tls.listener(name).expect("a slot for every TLS listener")
 }
 
 fn stamps_of(s: &Slot, config: &Config) -> (Option<FileStamp>, Option<FileStamp>) {

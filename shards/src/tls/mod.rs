@@ -4,10 +4,12 @@
 mod error;
 mod listeners;
 mod server_config;
+mod session;
 mod transport;
 
 pub use error::TlsError;
 pub use listeners::TlsListeners;
+pub use session::{Opened, TlsSession};
 pub use transport::{TlsStream, Transport};
 
 /// How long a client has to finish its TLS handshake.

@@ -7,7 +7,7 @@
 //! Writes are encrypted by rustls and the records sent before the call returns.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
+use super::session::{drain_plaintext, TlsSession};
 use crate::runtime::read_buf::{read_append, recv_some};
 
 /// Ciphertext one `recv` takes: a full record (16 KiB of plaintext plus its overhead).
@@ -100,6 +101,12 @@ impl TlsStream {
     /// The ALPN protocol the handshake agreed, if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.tls.alpn_protocol()
+    }
+
+    /// For drivers that do their own socket I/O: the socket, the session, and any
+    /// application data that came with the handshake.
+    pub fn into_parts(self) -> (TcpStream, TlsSession, BytesMut) {
+        (self.tcp, TlsSession::new(self.tls), self.early)
     }
 
     async fn read_append(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
@@ -197,26 +204,5 @@ impl TlsStream {
             result?;
         }
         Ok(())
-    }
-}
-
-/// Moves the plaintext rustls holds to `buf`. Returns the bytes moved and whether the peer
-/// closed the session (a close_notify, or a TCP end without one).
-fn drain_plaintext(tls: &mut ServerConnection, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
-    let mut moved = 0;
-    loop {
-        let mut reader = tls.reader();
-        match reader.fill_buf() {
-            Ok([]) => return Ok((moved, true)),
-            Ok(chunk) => {
-                let n = chunk.len();
-                buf.extend_from_slice(chunk);
-                reader.consume(n);
-                moved += n;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((moved, false)),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((moved, true)),
-            Err(e) => return Err(e),
-        }
     }
 }
