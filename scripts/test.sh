@@ -12,7 +12,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # systemd (systemd-analyze verifies the unit files), gcc and make (librdkafka, the Kafka
 # client, is built from source), PostgreSQL (the order sink's tests run a private cluster),
 # openssl, curl and mosquitto-clients (the TLS tests make throwaway CAs and speak HTTPS and
-# MQTT over TLS).
+# MQTT over TLS), HAProxy (the PROXY protocol test puts it in front of shardhub).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
@@ -24,6 +24,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq

@@ -4,15 +4,18 @@
 //! The services never see each other through it.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::net::TcpListener as StdTcpListener;
 use std::rc::Rc;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monoio::io::Canceller;
-use monoio::net::TcpListener;
+use monoio::io::{CancelHandle, Canceller};
+use monoio::net::{TcpListener, TcpStream};
+use rustls::ServerConfig;
 use shardhub_core::ShardId;
 
 use crate::admin::AdminService;
@@ -24,6 +27,7 @@ use crate::mqtt::broker::Broker;
 use crate::resp::RespFront;
 use crate::runtime::accept::accept_loop;
 use crate::runtime::mesh::{Mesh, MeshEndpoint, Wire};
+use crate::runtime::proxy_header::{self, ProxyPolicy};
 use crate::runtime::service::{Port, ReplyPort};
 use crate::runtime::shared::Shared;
 use crate::runtime::sidecar::SidecarHandle;
@@ -302,59 +306,79 @@ impl Shard {
             https,
             mqtts,
         } = listeners;
-        let handle = self.accept_canceller.borrow().as_ref().expect("set at start").handle();
-        let front = self.resp.clone();
-        monoio::spawn(accept_loop(
-            self.ctx.clone(),
-            resp,
-            Some(handle.clone()),
-            move |stream, peer| {
-                monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, None));
-            },
-        ));
+        // RESP and MQTT stop accepting when a drain starts; HTTP keeps answering /readyz.
+        let drain = self.accept_canceller.borrow().as_ref().expect("set at start").handle();
+        let resp_on = |name, listener, tls| {
+            let front = self.resp.clone();
+            self.accept_on(name, listener, Some(drain.clone()), tls, move |stream, peer, config| {
+                crate::resp::conn::serve(front.clone(), stream, peer, config)
+            });
+        };
+        resp_on("resp", resp, None);
         if let Some(resps) = resps {
-            let (front, tls) = (self.resp.clone(), tls.clone());
-            monoio::spawn(accept_loop(
-                self.ctx.clone(),
-                resps,
-                Some(handle.clone()),
-                move |stream, peer| {
-                    // The configuration at accept time: a reload serves the next handshake.
-                    // (Always there while the listener is; never serve it in plain text.)
-                    if let Some(config) = tls.current("resps") {
-                        monoio::spawn(crate::resp::conn::serve(front.clone(), stream, peer, Some(config)));
-                    }
-                },
-            ));
+            resp_on("resps", resps, Some(tls.clone()));
         }
+        let http_on = |name, listener, tls| {
+            let front = self.http.clone();
+            self.accept_on(name, listener, None, tls, move |stream, _, config| {
+                crate::http::conn::serve(front.clone(), stream, config)
+            });
+        };
+        http_on("http", http, None);
         if let Some(https) = https {
-            let (front, tls) = (self.http.clone(), tls.clone());
-            monoio::spawn(accept_loop(self.ctx.clone(), https, None, move |stream, _| {
-                if let Some(config) = tls.current("https") {
-                    monoio::spawn(crate::http::conn::serve(front.clone(), stream, Some(config)));
-                }
-            }));
+            http_on("https", https, Some(tls.clone()));
         }
-        let broker = self.services.mqtt.clone();
-        monoio::spawn(accept_loop(
-            self.ctx.clone(),
-            mqtt,
-            Some(handle.clone()),
-            move |stream, _| {
-                monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream, None));
-            },
-        ));
+        let mqtt_on = |name, listener, tls| {
+            let broker = self.services.mqtt.clone();
+            self.accept_on(name, listener, Some(drain.clone()), tls, move |stream, _, config| {
+                crate::mqtt::conn::serve(broker.clone(), stream, config)
+            });
+        };
+        mqtt_on("mqtt", mqtt, None);
         if let Some(mqtts) = mqtts {
-            let (broker, tls) = (self.services.mqtt.clone(), tls.clone());
-            monoio::spawn(accept_loop(self.ctx.clone(), mqtts, Some(handle), move |stream, _| {
-                if let Some(config) = tls.current("mqtts") {
-                    monoio::spawn(crate::mqtt::conn::serve(broker.clone(), stream, Some(config)));
-                }
-            }));
+            mqtt_on("mqtts", mqtts, Some(tls));
         }
-        let front = self.http.clone();
-        monoio::spawn(accept_loop(self.ctx.clone(), http, None, move |stream, _| {
-            monoio::spawn(crate::http::conn::serve(front.clone(), stream, None));
+    }
+
+    /// Accepts on the listener `name`: each connection, after its PROXY header when
+    /// `[proxy.<name>]` asks for one, goes to `serve` with the client's address and, on a
+    /// TLS listener, the TLS configuration at accept time (a reload serves the next one).
+    fn accept_on<F, Fut>(
+        &self,
+        name: &'static str,
+        listener: TcpListener,
+        cancel: Option<CancelHandle>,
+        tls: Option<Arc<TlsListeners>>,
+        serve: F,
+    ) where
+        F: Fn(TcpStream, SocketAddr, Option<Arc<ServerConfig>>) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let policy = ProxyPolicy::of(self.ctx.config().proxy.listener(name)).map(Rc::new);
+        let serve = Rc::new(serve);
+        monoio::spawn(accept_loop(self.ctx.clone(), listener, cancel, move |stream, peer| {
+            let config = match &tls {
+                None => None,
+                // Always there while the listener is: a TLS listener never serves plain text.
+                Some(tls) => match tls.current(name) {
+                    Some(config) => Some(config),
+                    None => return,
+                },
+            };
+            let (policy, serve) = (policy.clone(), serve.clone());
+            monoio::spawn(async move {
+                let client = match &policy {
+                    None => peer,
+                    Some(policy) => match proxy_header::read(&stream, peer, policy).await {
+                        Ok(client) => client,
+                        Err(e) => {
+                            tracing::debug!(listener = name, %peer, error = %e, "connection closed: PROXY header");
+                            return;
+                        }
+                    },
+                };
+                serve(stream, client, config).await;
+            });
         }));
     }
 

@@ -12,6 +12,7 @@ mod error;
 mod front;
 mod mqtt;
 mod pipeline;
+mod proxy;
 mod tls;
 mod wallet;
 
@@ -20,6 +21,7 @@ pub use front::{HttpConfig, RespConfig};
 
 pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
 pub use pipeline::PipelineConfig;
+pub use proxy::{ProxyConfig, ProxyListenerConfig};
 pub use tls::{TlsConfig, TlsListenerConfig};
 pub use wallet::{check_client, SecureClientConfig, WalletAuth, WalletConfig, CLIENT_ID_BYTES_MAX};
 
@@ -70,6 +72,7 @@ pub struct Config {
     pub wallet: WalletConfig,
     pub pipeline: PipelineConfig,
     pub tls: TlsConfig,
+    pub proxy: ProxyConfig,
 }
 
 /// Whether a key reloads live.
@@ -452,6 +455,7 @@ impl Config {
             }
         }
         self.tls.validate(|name| !self.listen.tls_address(name).is_empty())?;
+        self.proxy.validate()?;
         let l = &self.limits;
         for (key, value) in [
             ("limits.max_connections_per_shard", l.connections_per_shard_max),

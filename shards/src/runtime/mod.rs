@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod logging;
 pub mod mesh;
+pub mod proxy_header;
 pub mod read_buf;
 pub mod rlimits;
 pub mod service;

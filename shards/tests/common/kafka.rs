@@ -2,7 +2,8 @@
 //! it), on a loopback port, storing in SQLite in its own directory so it survives its own
 //! restart; and a consumer that reads a whole topic back.
 
-use std::net::{TcpListener, TcpStream};
+use super::free_port;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,10 +14,6 @@ pub struct Tansu {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Tansu {

@@ -26,6 +26,15 @@ pub struct Server {
     pub listening: String,
 }
 
+/// A loopback port nothing listens on now (the OS's next ephemeral one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shardhub"))
 }

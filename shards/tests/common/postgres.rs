@@ -2,7 +2,6 @@
 //! postgresql package (scripts/test.sh installs it) on a temporary directory and port, run as
 //! the `postgres` user when the tests run as root (initdb refuses root).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -70,7 +69,7 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::free_port();
         let pg = Postgres { dir, port };
         pg.ctl_start();
         pg
