@@ -13,6 +13,13 @@ use shardhub::server;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its start: a background thread gives freed pages back to the
+/// system a second after they go unused (as Redis runs it), instead of waiting for the next
+/// allocations to notice, so RSS follows what the server holds.
+#[allow(non_upper_case_globals)]
+#[export_name = "malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// A shard-per-core server for flash sales (RESP), IoT devices (MQTT) and light wallets (HTTP).
 #[derive(Parser)]
 #[command(name = "shardhub", version, about)]

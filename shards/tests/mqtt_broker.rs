@@ -499,3 +499,41 @@ fn retained_bytes_are_bounded_and_a_refusal_reaches_the_publisher() {
         2.0
     );
 }
+
+/// A client pushed past Receive Maximum (65 QoS 2 PUBLISHes, none released) gets DISCONNECT
+/// 0x93 while it is still writing its PUBRELs: every write of the next 100 ms goes through
+/// (the server reads and drops them instead of answering with a reset), and the client then
+/// reads the DISCONNECT with its reason.
+#[test]
+fn a_client_disconnected_mid_write_still_reads_the_reason() {
+    let server = Server::start(1);
+    let mut c = Client::connect(server.mqtt_port, ProtocolVersion::V5, "eager");
+    for id in 1..=65 {
+        c.publish("flood/qos2", "x", QoS::ExactlyOnce, false, id);
+    }
+    let mut releases = BytesMut::new();
+    for id in 1..=65u16 {
+        Packet::PubRel(Ack::new(NonZeroU16::new(id).unwrap()))
+            .encode(ProtocolVersion::V5, &mut releases)
+            .unwrap();
+    }
+    let started = Instant::now();
+    let mut writes = 0;
+    while started.elapsed() < Duration::from_millis(100) {
+        if let Err(e) = c.stream.write_all(&releases) {
+            panic!("write {writes} failed after {:?}: {e}", started.elapsed());
+        }
+        writes += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(writes > 10, "{writes} writes");
+    let disconnect = loop {
+        match c.recv() {
+            Some(Packet::Disconnect(d)) => break d,
+            Some(_) => continue,
+            None => panic!("the connection ended without a DISCONNECT"),
+        }
+    };
+    assert_eq!(disconnect.reason_code, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
+    assert_eq!(c.recv(), None, "then the server closes");
+}

@@ -270,7 +270,20 @@ fn idle_connections_give_their_memory_back_round_after_round() {
             c.read_exact(&mut pong).unwrap();
         }
         drop(conns);
-        std::thread::sleep(Duration::from_millis(300));
+        // Sampled once the server has closed them all: under load (CI runs test binaries
+        // side by side) 300 ms was not always enough, and live connections were counted.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, metrics) = server.http_get("/metrics");
+            if common::metric_sum(&metrics, "shardhub_listener_connections", &["listener=\"resp\""]) == 0.0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "connections never closed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // jemalloc's background thread gives freed pages back a second after they go unused
+        // (the server's malloc_conf): sampled after that.
+        std::thread::sleep(Duration::from_millis(1500));
         after_round.push(rss_kib(server.pid()));
     }
     let (settled, last) = (after_round[2], after_round[ROUNDS - 1]);

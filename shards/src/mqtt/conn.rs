@@ -39,6 +39,10 @@ use crate::runtime::read_buf::recv_some;
 use crate::runtime::{unix_ms, Service};
 use crate::tls::{TlsSession, TlsStream, HANDSHAKE_TIMEOUT};
 
+/// How long, and how many bytes, a closing connection's late input is read and dropped
+/// (see `linger`).
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+const CLOSE_LINGER_BYTES_MAX: usize = 1024 * 1024;
 /// Bytes one `recv` may take: enough for many small packets per wake.
 const SCRATCH_BYTES: usize = 64 * 1024;
 
@@ -114,9 +118,44 @@ async fn run(broker: &Rc<Broker>, link: &Link, mut rbuf: BytesMut, over_cap: boo
     let end = conn.serve(&link.stream, rbuf).await;
     let io = conn.io.clone();
     conn.finish(end);
-    // Before the socket closes: a DISCONNECT still pending goes out, and nothing queued
-    // later can reach the descriptor.
+    linger(&link.stream, &io).await;
+}
+
+/// Closes a connection the way a client can read: what is pending (a DISCONNECT with its
+/// reason) goes out, then the write side is shut, then whatever the client still sends (the
+/// PUBRELs it had in flight behind the packet that got it disconnected) is read and dropped
+/// until it closes, for at most `CLOSE_LINGER` and `CLOSE_LINGER_BYTES_MAX`. Closing with
+/// unread bytes instead would answer them with a reset, and the client would see a broken
+/// pipe instead of the reason.
+async fn linger(stream: &TcpStream, io: &ConnIo) {
+    let deadline = Instant::now() + CLOSE_LINGER;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    while io.has_pending() && !io.is_broken() && !left().is_zero() {
+        if monoio::time::timeout(left(), stream.writable(false)).await.is_err() {
+            break;
+        }
+        io.flush();
+    }
+    // Nothing queued later can reach the descriptor.
     io.close();
+    let fd = stream.as_raw_fd();
+    // SAFETY: `fd` is this connection's open socket.
+    if unsafe { libc::shutdown(fd, libc::SHUT_WR) } != 0 {
+        return;
+    }
+    let mut dropped = 0;
+    while dropped < CLOSE_LINGER_BYTES_MAX {
+        match monoio::time::timeout(left(), stream.readable(false)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        let got = SCRATCH.with_borrow_mut(|scratch| recv_some(fd, scratch));
+        match got {
+            Ok(Some(0)) | Err(_) => return,
+            Ok(Some(n)) => dropped += n,
+            Ok(None) => {}
+        }
+    }
 }
 
 /// Reads until the first packet is a whole CONNECT. Err(Some): answer CONNACK with this
