@@ -10,7 +10,7 @@ import pytest
 
 import expect
 from brokers import Shardhub
-from rawmqtt import PUBACK, PUBLISH, PUBREC
+from rawmqtt import DISCONNECT, PUBACK, PUBLISH, PUBREC
 from util import metric_sum
 
 pytestmark = [
@@ -201,3 +201,31 @@ def test_client_id_that_could_cross_namespaces_is_refused(raw):
     cid = "a/b"
     _, ack = connect(raw, cid, token(cid))
     assert ack.reason in (0x85, expect.AUTH_NOT_ALLOWED_V5), ack
+
+
+# --- a token that expires while its connection is open (mqtt.token_expiry) --------------------
+
+@pytest.mark.parametrize("version", [5, 4], ids=["v5", "v311"])
+def test_expired_token_disconnects_within_a_second(raw, uid, version):
+    cid = uid("dev")
+    exp = int(time.time()) + 2
+    c, ack = connect(raw, cid, jwt.encode({"sub": cid, "exp": exp}, expect.TOKEN_SECRET, algorithm="HS256"),
+                     version)
+    assert ack.reason == 0
+    seen, closed_at = c.wait_closed(6)
+    assert closed_at is not None, "still open after its token expired"
+    # The close lands within a second of exp (wall clock: exp is in unix seconds).
+    assert time.time() - exp < 1.5
+    if version == 5:
+        disconnects = [p for p in seen if p.type == DISCONNECT]
+        assert disconnects and disconnects[0].reason == 0x87, seen
+
+
+@pytest.mark.broker_config(mqtt={"auth": "token", "token_secret": expect.TOKEN_SECRET,
+                                 "token_expiry": "ignore"})
+def test_expired_token_is_ignored_when_configured(raw, uid):
+    cid = uid("dev")
+    c, ack = connect(raw, cid, token(cid, exp_in=1))
+    assert ack.reason == 0
+    time.sleep(2.5)
+    assert c.is_open(), "token_expiry = ignore keeps the connection"

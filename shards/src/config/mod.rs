@@ -19,7 +19,7 @@ mod wallet;
 pub use error::ConfigError;
 pub use front::{HttpConfig, RespConfig};
 
-pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig};
+pub use mqtt::{MqttAuth, MqttConfig, ShadowConfig, TokenExpiry};
 pub use pipeline::PipelineConfig;
 pub use proxy::{ProxyConfig, ProxyListenerConfig};
 pub use tls::{TlsConfig, TlsListenerConfig};

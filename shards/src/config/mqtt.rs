@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use super::Durability;
 
+/// What happens to a connection whose token expires while it is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenExpiry {
+    /// The connection goes on until it closes; the next CONNECT needs a new token.
+    Ignore,
+    /// DISCONNECT 0x87 (not authorized; 3.1.1: just the close) at the token's `exp`.
+    Disconnect,
+}
+
 /// How MQTT clients prove who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +37,8 @@ pub struct MqttConfig {
     pub token_secret_file: PathBuf,
     /// Clock skew forgiven when checking a token's `exp`.
     pub token_leeway_secs: u64,
+    /// A token that expires while its connection is open: "disconnect" or "ignore".
+    pub token_expiry: TokenExpiry,
     /// MQTT connections one shard serves; beyond it CONNACK 0x97 (quota exceeded).
     #[serde(rename = "max_connections_per_shard")]
     pub connections_per_shard_max: usize,
@@ -83,6 +95,7 @@ impl Default for MqttConfig {
             token_secret: String::new(),
             token_secret_file: PathBuf::new(),
             token_leeway_secs: 0,
+            token_expiry: TokenExpiry::Disconnect,
             connections_per_shard_max: 500_000,
             connect_timeout_ms: 10_000,
             keep_alive_secs_max: 600,
@@ -132,6 +145,7 @@ impl Default for ShadowConfig {
 /// Keys of these sections that reload live.
 pub const HOT_KEYS: &[&str] = &[
     "mqtt.token_leeway_secs",
+    "mqtt.token_expiry",
     "mqtt.max_connections_per_shard",
     "mqtt.connect_timeout_ms",
     "mqtt.keep_alive_max_secs",

@@ -33,7 +33,7 @@ use super::io::{send_some, CloseRequest, ConnIo, WriteBatch};
 use super::message::{MqttOp, MqttReply, SessionState, ShadowAction};
 use super::session::{Session, Will};
 use super::shadow;
-use crate::config::MqttConfig;
+use crate::config::{MqttConfig, TokenExpiry};
 use crate::runtime::context::{Admission, Listener};
 use crate::runtime::read_buf::recv_some;
 use crate::runtime::{unix_ms, Service};
@@ -263,6 +263,8 @@ struct Connection {
     client_id: MqttStr,
     role: Role,
     protocol: Protocol,
+    /// When the client's token expires and the connection ends (`mqtt.token_expiry`).
+    token_deadline: Option<Instant>,
 }
 
 impl Connection {
@@ -290,8 +292,8 @@ impl Connection {
             .then(|| MqttStr::from_bytes(format!("shardhub-{epoch:x}").into()).expect("ascii"));
         // Its own copy, so the session does not pin the CONNECT's read buffer.
         let client_id = assigned.clone().unwrap_or_else(|| connect.client_id.to_owned_copy());
-        let role = match authenticate(broker, &connect, &client_id) {
-            Ok(role) => role,
+        let (role, token_deadline) = match authenticate(broker, &connect, &client_id) {
+            Ok((role, expires_at)) => (role, token_deadline(&broker.ctx().config().mqtt, expires_at)),
             Err(reason) => return refuse(reason),
         };
         let restored = match take_over(broker, &client_id, epoch, terms.clean_start).await {
@@ -326,6 +328,7 @@ impl Connection {
             client_id,
             role,
             protocol: Protocol::new(&terms, Instant::now()),
+            token_deadline,
         })
     }
 
@@ -344,11 +347,23 @@ impl Connection {
             if let Some(end) = self.check_io() {
                 return end;
             }
-            match self.wait(stream).await {
+            // Also checked here: a client that keeps the socket busy would keep `wait` from
+            // ever choosing the timer.
+            let woke = match self.token_deadline {
+                Some(at) if Instant::now() >= at => Woke::TokenExpired,
+                _ => self.wait(stream).await,
+            };
+            match woke {
                 Woke::Signal => continue,
                 Woke::Writable => {
                     self.io.flush();
                     continue;
+                }
+                Woke::TokenExpired => {
+                    self.broker.metrics.borrow_mut().token_expiries += 1;
+                    self.io
+                        .send(self.protocol.disconnect(ReasonCode::NOT_AUTHORIZED).as_slice());
+                    return End::Abnormal;
                 }
                 Woke::Silent => {
                     self.broker.metrics.borrow_mut().keep_alive_timeouts += 1;
@@ -395,16 +410,24 @@ impl Connection {
                 }
             }
         };
+        let expiry = async {
+            match self.token_deadline {
+                Some(at) => monoio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         if self.io.has_pending() {
             monoio::select! {
                 woke = readable => woke,
                 _ = stream.writable(false) => Woke::Writable,
                 _ = self.io.signal.wait() => Woke::Signal,
+                _ = expiry => Woke::TokenExpired,
             }
         } else {
             monoio::select! {
                 woke = readable => woke,
                 _ = self.io.signal.wait() => Woke::Signal,
+                _ = expiry => Woke::TokenExpired,
             }
         }
     }
@@ -658,19 +681,21 @@ enum Woke {
     Signal,
     /// Nothing for 1.5x the keep alive.
     Silent,
+    /// The client's token expired (`mqtt.token_expiry = "disconnect"`).
+    TokenExpired,
 }
 
 /// Who the client is: anonymous clients (loopback listeners only) are services; a token
 /// names the role. A will must be one the client may publish.
-fn authenticate(broker: &Broker, connect: &Connect, client_id: &MqttStr) -> Result<Role, ReasonCode> {
-    let role = match &broker.verifier {
-        None => Role::Service,
+fn authenticate(broker: &Broker, connect: &Connect, client_id: &MqttStr) -> Result<(Role, Option<u64>), ReasonCode> {
+    let (role, expires_at) = match &broker.verifier {
+        None => (Role::Service, None),
         Some(verifier) => {
             if !acl::is_namespace_safe(client_id.as_str()) {
                 return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
             }
             match verifier.verify(client_id.as_str(), connect.password.as_deref()) {
-                Ok(grant) => grant.role,
+                Ok(grant) => (grant.role, Some(grant.expires_at)),
                 Err(AuthRefusal::BadCredentials) => return Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
                 Err(AuthRefusal::NotAuthorized) => return Err(ReasonCode::NOT_AUTHORIZED),
             }
@@ -681,7 +706,15 @@ fn authenticate(broker: &Broker, connect: &Connect, client_id: &MqttStr) -> Resu
             return Err(ReasonCode::NOT_AUTHORIZED);
         }
     }
-    Ok(role)
+    Ok((role, expires_at))
+}
+
+/// When a connection whose token expires at `expires_at` (unix seconds) is closed: at that
+/// second plus the leeway CONNECT allowed, under `mqtt.token_expiry = "disconnect"`.
+fn token_deadline(m: &MqttConfig, expires_at: Option<u64>) -> Option<Instant> {
+    let expires_at = expires_at.filter(|_| m.token_expiry == TokenExpiry::Disconnect)?;
+    let end_ms = expires_at.saturating_add(m.token_leeway_secs).saturating_mul(1000);
+    Some(Instant::now() + Duration::from_millis(end_ms.saturating_sub(unix_ms())))
 }
 
 /// Claims the client id at its owner and closes whoever held it before; returns that holder's

@@ -22,6 +22,7 @@ pub struct MqttMetrics {
     pub rate_limited: u64,
     pub protocol_errors: u64,
     pub keep_alive_timeouts: u64,
+    pub token_expiries: u64,
     pub sessions_taken_over: u64,
     pub sessions_expired: u64,
     pub wills_published: u64,
@@ -157,6 +158,12 @@ impl MqttMetrics {
                 Kind::Counter,
                 "Connections closed for silence past 1.5x keep alive.",
                 |m, _| m.keep_alive_timeouts,
+            ),
+            (
+                "shardhub_mqtt_token_expiries_total",
+                Kind::Counter,
+                "Connections closed when their token expired (mqtt.token_expiry = \"disconnect\").",
+                |m, _| m.token_expiries,
             ),
             (
                 "shardhub_mqtt_sessions_taken_over_total",
