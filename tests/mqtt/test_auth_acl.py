@@ -229,3 +229,12 @@ def test_expired_token_is_ignored_when_configured(raw, uid):
     assert ack.reason == 0
     time.sleep(2.5)
     assert c.is_open(), "token_expiry = ignore keeps the connection"
+
+
+def test_a_token_that_never_expires_is_served(raw, uid):
+    # exp near 2^64 (any u64 is a valid claim): served, and the deadline does not overflow.
+    cid = uid("dev")
+    c, ack = connect(raw, cid, jwt.encode({"sub": cid, "exp": 2**64 - 1}, expect.TOKEN_SECRET,
+                                          algorithm="HS256"))
+    assert ack.reason == 0
+    assert c.is_open()

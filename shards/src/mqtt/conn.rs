@@ -714,7 +714,8 @@ fn authenticate(broker: &Broker, connect: &Connect, client_id: &MqttStr) -> Resu
 fn token_deadline(m: &MqttConfig, expires_at: Option<u64>) -> Option<Instant> {
     let expires_at = expires_at.filter(|_| m.token_expiry == TokenExpiry::Disconnect)?;
     let end_ms = expires_at.saturating_add(m.token_leeway_secs).saturating_mul(1000);
-    Some(Instant::now() + Duration::from_millis(end_ms.saturating_sub(unix_ms())))
+    // A far-future `exp` (any u64 is a valid claim) must not overflow the clock: never.
+    Instant::now().checked_add(Duration::from_millis(end_ms.saturating_sub(unix_ms())))
 }
 
 /// Claims the client id at its owner and closes whoever held it before; returns that holder's
