@@ -28,6 +28,11 @@ impl TlsSession {
         }
     }
 
+    /// Whether the handshake is still going on.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.borrow().is_handshaking()
+    }
+
     /// Decrypts `ciphertext` (what one `recv` got), appending the plaintext to `plain` and
     /// any records the session answers with (alerts, key updates) to `records`. A bad
     /// record is an error, with its alert in `records`.
@@ -61,7 +66,7 @@ impl TlsSession {
 }
 
 /// Moves every record rustls has ready to `records`.
-pub(super) fn drain_records(conn: &mut ServerConnection, records: &mut BytesMut) -> io::Result<()> {
+fn drain_records(conn: &mut ServerConnection, records: &mut BytesMut) -> io::Result<()> {
     let mut out = records.writer();
     while conn.wants_write() {
         conn.write_tls(&mut out)?;
@@ -71,7 +76,7 @@ pub(super) fn drain_records(conn: &mut ServerConnection, records: &mut BytesMut)
 
 /// Moves the plaintext rustls holds to `buf`. Returns the bytes moved and whether the peer
 /// closed the session (a close_notify, or a TCP end without one).
-pub(super) fn drain_plaintext(conn: &mut ServerConnection, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
+fn drain_plaintext(conn: &mut ServerConnection, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
     let mut moved = 0;
     loop {
         let mut reader = conn.reader();

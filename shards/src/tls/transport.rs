@@ -7,7 +7,7 @@
 //! Writes are encrypted by rustls and the records sent before the call returns.
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
-use super::session::{drain_plaintext, TlsSession};
+use super::session::{Opened, TlsSession};
 use crate::runtime::read_buf::{read_append, recv_some};
 
 /// Ciphertext one `recv` takes: a full record (16 KiB of plaintext plus its overhead).
@@ -65,48 +65,38 @@ impl Transport {
 
 pub struct TlsStream {
     tcp: TcpStream,
-    tls: ServerConnection,
+    session: TlsSession,
     /// Application data that arrived with the client's last handshake flight (a TLS 1.3
     /// client may send its first request right behind its Finished): the first read returns
     /// it. Empty (no allocation) otherwise.
     early: BytesMut,
 }
 
-fn invalid(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
 impl TlsStream {
     /// Runs the server side of the handshake. The caller bounds it in time.
     pub async fn accept(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
-        let tls = ServerConnection::new(config).map_err(invalid)?;
+        let conn = ServerConnection::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut s = TlsStream {
             tcp,
-            tls,
+            session: TlsSession::new(conn),
             early: BytesMut::new(),
         };
         let mut early = BytesMut::new();
-        while s.tls.is_handshaking() {
-            s.flush().await?;
-            if s.tls.is_handshaking() && s.receive(&mut early).await? == 0 {
+        // Each flight the client sends is answered inside `receive`, the session tickets of
+        // TLS 1.3 with the last one.
+        while s.session.is_handshaking() {
+            if s.receive(&mut early).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
-        // TLS 1.3 session tickets, or the last flight of a 1.2 handshake.
-        s.flush().await?;
         s.early = early;
         Ok(s)
-    }
-
-    /// The ALPN protocol the handshake agreed, if any.
-    pub fn alpn(&self) -> Option<&[u8]> {
-        self.tls.alpn_protocol()
     }
 
     /// For drivers that do their own socket I/O: the socket, the session, and any
     /// application data that came with the handshake.
     pub fn into_parts(self) -> (TcpStream, TlsSession, BytesMut) {
-        (self.tcp, TlsSession::new(self.tls), self.early)
+        (self.tcp, self.session, self.early)
     }
 
     async fn read_append(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
@@ -126,51 +116,38 @@ impl TlsStream {
         }
     }
 
-    /// Waits for the socket, feeds one `recv` to rustls and appends the plaintext to `buf`.
-    /// Returns the plaintext bytes, 0 at the end of the stream (clean or not), or
-    /// `usize::MAX` when the bytes carried no application data.
+    /// Waits for the socket, opens one `recv`'s records and appends the plaintext to `buf`;
+    /// what the session answers goes out before this returns. Returns the plaintext bytes,
+    /// 0 at the end of the stream (clean or not), or `usize::MAX` when the bytes carried no
+    /// application data.
     async fn receive(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
             self.tcp.readable(false).await?;
             let fd = self.tcp.as_raw_fd();
-            let tls = &mut self.tls;
-            let got = SCRATCH.with_borrow_mut(|scratch| -> io::Result<Option<(usize, bool)>> {
-                let Some(n) = recv_some(fd, scratch)? else {
-                    return Ok(None);
-                };
-                if n == 0 {
-                    return Ok(Some((0, true)));
+            let mut records = BytesMut::new();
+            let session = &self.session;
+            let got = SCRATCH.with_borrow_mut(|scratch| -> io::Result<Option<Opened>> {
+                match recv_some(fd, scratch)? {
+                    None => Ok(None),
+                    Some(0) => Ok(Some(Opened {
+                        plaintext: 0,
+                        closed: true,
+                    })),
+                    Some(n) => session.open(&scratch[..n], buf, &mut records).map(Some),
                 }
-                let mut ciphertext = &scratch[..n];
-                let mut plain = 0;
-                let mut closed = false;
-                // rustls takes at most what its buffers hold: feed, decrypt, drain, repeat.
-                while !ciphertext.is_empty() {
-                    tls.read_tls(&mut ciphertext)?;
-                    if let Err(e) = tls.process_new_packets() {
-                        return Err(invalid(e));
-                    }
-                    let (taken, end) = drain_plaintext(tls, buf)?;
-                    plain += taken;
-                    closed |= end;
-                }
-                Ok(Some((plain, closed)))
             });
-            let got = match got {
-                Ok(got) => got,
-                Err(e) => {
-                    // rustls queued an alert that says why: send it before the close.
-                    let _ = self.flush().await;
-                    return Err(e);
+            // Handshake flights, key updates, or the alert that says why the records were bad.
+            if !records.is_empty() {
+                let (sent, _) = self.tcp.write_all(records).await;
+                if got.is_ok() {
+                    sent?;
                 }
-            };
-            // Whatever rustls wants to answer (handshake flights, key updates) goes now.
-            self.flush().await?;
-            match got {
+            }
+            match got? {
                 None => continue,
-                Some((0, true)) => return Ok(0),
-                Some((0, false)) => return Ok(usize::MAX),
-                Some((n, _)) => return Ok(n),
+                Some(o) if o.plaintext > 0 => return Ok(o.plaintext),
+                Some(o) if o.closed => return Ok(0),
+                Some(_) => return Ok(usize::MAX),
             }
         }
     }
@@ -179,30 +156,12 @@ impl TlsStream {
         // SAFETY: `IoBuf` promises `bytes_init` initialised bytes at `read_ptr`, alive as long
         // as `buf`, which outlives this borrow.
         let plain = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let mut at = 0;
-        while at < plain.len() {
-            // rustls encrypts up to its buffer limit (64 KiB) per call: send, then go on.
-            match self.tls.writer().write(&plain[at..]) {
-                Ok(n) => at += n,
-                Err(e) => return (Err(e), buf),
-            }
-            if let Err(e) = self.flush().await {
-                return (Err(e), buf);
-            }
+        let mut records = BytesMut::new();
+        if let Err(e) = self.session.seal(plain, &mut records) {
+            return (Err(e), buf);
         }
-        (Ok(plain.len()), buf)
-    }
-
-    /// Sends every record rustls has ready.
-    async fn flush(&mut self) -> io::Result<()> {
-        while self.tls.wants_write() {
-            let mut records = Vec::new();
-            while self.tls.wants_write() {
-                self.tls.write_tls(&mut records)?;
-            }
-            let (result, _) = self.tcp.write_all(records).await;
-            result?;
-        }
-        Ok(())
+        let len = plain.len();
+        let (sent, _) = self.tcp.write_all(records).await;
+        (sent.map(|_| len), buf)
     }
 }
