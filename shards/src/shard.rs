@@ -40,15 +40,31 @@ use crate::wallet::{WalletService, WalletShared};
 /// How often a shard looks for a reloaded config and a drain.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The listeners a shard serves, bound for it by the main thread.
-pub struct ShardListeners {
-    pub resp: StdTcpListener,
-    pub mqtt: StdTcpListener,
-    pub http: StdTcpListener,
+/// The listeners a shard serves: bound for it by the main thread (`ShardListeners`), then
+/// taken over by its runtime.
+pub struct Listeners<L> {
+    pub resp: L,
+    pub mqtt: L,
+    pub http: L,
     /// The TLS listeners that are on.
-    pub resps: Option<StdTcpListener>,
-    pub https: Option<StdTcpListener>,
-    pub mqtts: Option<StdTcpListener>,
+    pub resps: Option<L>,
+    pub https: Option<L>,
+    pub mqtts: Option<L>,
+}
+
+pub type ShardListeners = Listeners<StdTcpListener>;
+
+impl<L> Listeners<L> {
+    fn try_map<M, E>(self, f: impl Fn(L) -> Result<M, E>) -> Result<Listeners<M>, E> {
+        Ok(Listeners {
+            resp: f(self.resp)?,
+            mqtt: f(self.mqtt)?,
+            http: f(self.http)?,
+            resps: self.resps.map(&f).transpose()?,
+            https: self.https.map(&f).transpose()?,
+            mqtts: self.mqtts.map(&f).transpose()?,
+        })
+    }
 }
 
 /// What the main thread gives a shard's thread.
@@ -297,15 +313,7 @@ impl Shard {
     }
 
     /// Accepts on every listener, each connection going to its protocol's driver.
-    fn listen(self: &Rc<Self>, listeners: OpenListeners, tls: Arc<TlsListeners>) {
-        let OpenListeners {
-            resp,
-            mqtt,
-            http,
-            resps,
-            https,
-            mqtts,
-        } = listeners;
+    fn listen(self: &Rc<Self>, l: Listeners<TcpListener>, tls: Arc<TlsListeners>) {
         // RESP and MQTT stop accepting when a drain starts; HTTP keeps answering /readyz.
         let drain = self.accept_canceller.borrow().as_ref().expect("set at start").handle();
         let resp_on = |name, listener, tls| {
@@ -314,8 +322,8 @@ impl Shard {
                 crate::resp::conn::serve(front.clone(), stream, peer, config)
             });
         };
-        resp_on("resp", resp, None);
-        if let Some(resps) = resps {
+        resp_on("resp", l.resp, None);
+        if let Some(resps) = l.resps {
             resp_on("resps", resps, Some(tls.clone()));
         }
         let http_on = |name, listener, tls| {
@@ -324,8 +332,8 @@ impl Shard {
                 crate::http::conn::serve(front.clone(), stream, config)
             });
         };
-        http_on("http", http, None);
-        if let Some(https) = https {
+        http_on("http", l.http, None);
+        if let Some(https) = l.https {
             http_on("https", https, Some(tls.clone()));
         }
         let mqtt_on = |name, listener, tls| {
@@ -334,8 +342,8 @@ impl Shard {
                 crate::mqtt::conn::serve(broker.clone(), stream, config)
             });
         };
-        mqtt_on("mqtt", mqtt, None);
-        if let Some(mqtts) = mqtts {
+        mqtt_on("mqtt", l.mqtt, None);
+        if let Some(mqtts) = l.mqtts {
             mqtt_on("mqtts", mqtts, Some(tls));
         }
     }
@@ -452,28 +460,11 @@ pub fn run(start: ShardStart, started: SyncSender<StartReport>) {
     });
 }
 
-/// A shard's listeners on its runtime.
-struct OpenListeners {
-    resp: TcpListener,
-    mqtt: TcpListener,
-    http: TcpListener,
-    resps: Option<TcpListener>,
-    https: Option<TcpListener>,
-    mqtts: Option<TcpListener>,
-}
-
 /// Takes over the listeners and assembles the shard.
 fn open(start: ShardStart, driver: &'static str) -> Result<Rc<Shard>, ShardStartError> {
-    let listener = |l| TcpListener::from_std(l).map_err(ShardStartError::Listener);
-    let l = start.listeners;
-    let listeners = OpenListeners {
-        resp: listener(l.resp)?,
-        mqtt: listener(l.mqtt)?,
-        http: listener(l.http)?,
-        resps: l.resps.map(listener).transpose()?,
-        https: l.https.map(listener).transpose()?,
-        mqtts: l.mqtts.map(listener).transpose()?,
-    };
+    let listeners = start
+        .listeners
+        .try_map(|l| TcpListener::from_std(l).map_err(ShardStartError::Listener))?;
     let pending_max = start.shared.config.load().limits.pending_mesh_requests_max;
     let mesh = Rc::new(Mesh::new(start.endpoint, pending_max));
     let ctx = Rc::new(ShardCtx::new(

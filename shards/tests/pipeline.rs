@@ -6,33 +6,15 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::kafka::{partition_of, read_topic, Record, Tansu};
+use common::kafka::{partition_of, pipeline_config, read_topic, Record, Tansu};
 use common::{key_on_shard, write_config, Server};
 
 const TOPIC: &str = "seckill.orders";
 const PARTITIONS: u32 = 4;
 const SHARDS: usize = 2;
-
-/// A config with sync durability and the relay on `brokers`, plus lines for each section.
-/// Events are retried for a minute, longer than any outage here: the relay's producer never
-/// times out an event the broker may still hold, which makes librdkafka bump its idempotent
-/// epoch, which tansu 0.6.0 cannot take (its SQLite engine panics and serves nothing more;
-/// docs/pipeline.md). The time-out path has its own test, where nothing was ever sent.
-fn config(dir: &Path, brokers: &str, seckill: &str, pipeline: &str) -> std::path::PathBuf {
-    let path = dir.join("shardhub.toml");
-    write_config(
-        &path,
-        &format!(
-            "[seckill]\ndurability = \"sync\"\n{seckill}\n[pipeline]\nbrokers = \"{brokers}\"\n\
-             linger_ms = 2\nposition_sync_ms = 20\nretry_backoff_ms = 200\nmessage_timeout_ms = 60000\n{pipeline}"
-        ),
-    );
-    path
-}
 
 /// A broker with `topics`, and a server on it with the config's extra lines, its SKUs'
 /// stock set.
@@ -50,7 +32,7 @@ fn setup(topics: &[(&str, u32)], seckill: &str, pipeline: &str) -> Setup {
         broker.create_topic(topic, *partitions);
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &broker.brokers(), seckill, pipeline);
+    let path = pipeline_config(dir.path(), &broker.brokers(), seckill, pipeline);
     let server = Server::start_with(SHARDS, Some(&path), &[]);
     let skus = skus();
     set_stock(&server, &skus);
@@ -147,6 +129,20 @@ fn has_everything(records: &[Record], told: &Told) -> bool {
         seen.get(id.as_str())
             .is_some_and(|kinds| kinds.contains(&"reserved") && state.is_none_or(|s| kinds.contains(&s)))
     })
+}
+
+/// Reads `topic` until it holds everything the clients were told (within `secs`), checks
+/// it, and returns it.
+fn published(broker: &Tansu, topic: &str, told: &Told, secs: u64) -> Vec<Record> {
+    let records = read_topic(
+        &broker.brokers(),
+        topic,
+        PARTITIONS as i32,
+        Duration::from_secs(secs),
+        |r| has_everything(r, told),
+    );
+    check(&records, told);
+    records
 }
 
 /// The checks every test ends with: each record sits where murmur2 of its key puts it, a
@@ -263,14 +259,7 @@ fn every_committed_change_reaches_kafka_through_a_kill() {
         told.orders.len() > 800,
         "the first storm got orders acknowledged before the kill"
     );
-    let records = read_topic(
-        &broker.brokers(),
-        TOPIC,
-        PARTITIONS as i32,
-        Duration::from_secs(60),
-        |r| has_everything(r, &told),
-    );
-    check(&records, &told);
+    let records = published(&broker, TOPIC, &told, 60);
     let stock_sets = records.iter().filter(|r| r.value["type"] == "stock_set").count();
     assert!(stock_sets >= skus.len(), "every STOCK.SET published");
 }
@@ -360,14 +349,7 @@ fn a_stopped_broker_backs_up_into_the_log_until_busy() {
 
     broker.signal(libc::SIGCONT);
     let told_now = std::mem::take(&mut *told.lock().unwrap());
-    let records = read_topic(
-        &broker.brokers(),
-        TOPIC,
-        PARTITIONS as i32,
-        Duration::from_secs(90),
-        |r| has_everything(r, &told_now),
-    );
-    check(&records, &told_now);
+    published(&broker, TOPIC, &told_now, 90);
     // The backlog drained: BUYs are taken again.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -405,14 +387,7 @@ fn a_restarted_broker_misses_nothing() {
     });
     let told = told.lock().unwrap();
     assert_eq!(told.orders.len(), 4000, "every buy was taken while the broker was away");
-    let records = read_topic(
-        &broker.brokers(),
-        TOPIC,
-        PARTITIONS as i32,
-        Duration::from_secs(90),
-        |r| has_everything(r, &told),
-    );
-    check(&records, &told);
+    published(&broker, TOPIC, &told, 90);
 }
 
 fn payment(order: &str, payment_id: &str, status: &str, amount: i64) -> (Vec<u8>, Vec<u8>) {
@@ -681,14 +656,7 @@ fn events_that_time_out_are_sent_again_until_they_land() {
     }
     broker.create_topic(LATE, PARTITIONS);
     let told = told.lock().unwrap();
-    let records = read_topic(
-        &broker.brokers(),
-        LATE,
-        PARTITIONS as i32,
-        Duration::from_secs(90),
-        |r| has_everything(r, &told),
-    );
-    check(&records, &told);
+    published(&broker, LATE, &told, 90);
 }
 
 /// Orders settled longer ago than `finished_orders_keep_secs` and published leave memory by

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::kafka::{produce, Tansu};
+use common::kafka::{pipeline_config, produce, Tansu};
 use common::postgres::Postgres;
-use common::{key_on_shard, order_get, stock_get, write_config, Server};
+use common::{key_on_shard, order_get, stock_get, Server};
 
 const TOPIC: &str = "seckill.orders";
 const PAYMENTS: &str = "seckill.payments";
@@ -58,15 +58,7 @@ fn start_all() -> (Tansu, Postgres, Server, tempfile::TempDir) {
     broker.create_topic(PAYMENTS, 2);
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shardhub.toml");
-    write_config(
-        &path,
-        &format!(
-            "[seckill]\ndurability = \"sync\"\n[pipeline]\nbrokers = \"{}\"\nlinger_ms = 2\n\
-             position_sync_ms = 20\nretry_backoff_ms = 200\n",
-            broker.brokers()
-        ),
-    );
+    let path = pipeline_config(dir.path(), &broker.brokers(), "", "");
     let server = Server::start_with(SHARDS, Some(&path), &[]);
     (broker, pg, server, dir)
 }
